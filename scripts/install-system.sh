@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tidal's tests, demo and benchmarks use, only where missing.
+set -euo pipefail
+need=()
+command -v hey >/dev/null 2>&1 || need+=(hey)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+echo "installing Debian packages: ${need[*]}" >&2
+$SUDO apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian starts nginx/prometheus as services where it can; tidal runs its own instances.
+for svc in nginx prometheus; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done

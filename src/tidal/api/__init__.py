@@ -1,0 +1,1 @@
+"""The protocol layer: resource types, errors, the client protocol. Imports nothing else of tidal."""

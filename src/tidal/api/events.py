@@ -1,0 +1,53 @@
+"""Kubernetes Events as every component writes them (core/v1 Event), so `describe` and
+`kubectl get events` read them the same whoever reported.  Pure: the caller passes `now`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+
+def rfc3339(t: float) -> str:
+    """Kubernetes' second-precision timestamp (`2024-05-12T14:06:49Z`)."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_event(
+    involved: dict[str, Any],
+    reason: str,
+    message: str,
+    *,
+    now: float,
+    component: str,
+    type_: str = "Normal",
+) -> dict[str, Any]:
+    """A new Event about `involved` (any object dict). `component` is the `source.component`
+    kubectl shows under From: `horizontal-pod-autoscaler`, `deployment-controller`, `kubelet`,
+    `default-scheduler`, `cron-horizontal-pod-autoscaler`, ..."""
+    meta = involved.get("metadata", {})
+    ns = meta.get("namespace") or "default"
+    ts = rfc3339(now)
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{meta.get('name', 'x')}.{uuid.uuid4().hex[:16]}", "namespace": ns},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion", ""),
+            "kind": involved.get("kind", ""),
+            "name": meta.get("name", ""),
+            "namespace": ns,
+            "uid": meta.get("uid", ""),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        },
+        "reason": reason,
+        "message": message,
+        "source": {"component": component},
+        "firstTimestamp": ts,
+        "lastTimestamp": ts,
+        "eventTime": None,
+        "count": 1,
+        "type": type_,
+        "reportingComponent": component,
+        "reportingInstance": "",
+    }
