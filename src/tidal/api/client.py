@@ -73,4 +73,9 @@ class ApiClient(Protocol):
         Raises `Gone` when the version is too old: relist and watch again."""
         ...
 
+    async def get_raw(self, path: str, *, params: dict[str, str] | None = None) -> Any:
+        """GET any API path (`/apis/metrics.k8s.io/v1beta1/namespaces/default/pods`), decoded
+        JSON; as `kubectl get --raw`. Aggregated APIs (metrics) are read through this."""
+        ...
+
     async def close(self) -> None: ...
