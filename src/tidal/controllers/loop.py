@@ -1,0 +1,224 @@
+"""The level-triggered reconcile loop every controller of the plane runs on (kopf's queueing,
+client-go's informer + workqueue, made small).
+
+For each watched kind the loop lists, then watches from the list's resourceVersion, keeping an
+in-memory cache of the objects (an informer). Every event is mapped to the keys it concerns and
+queued; a periodic resync queues every key again, so a missed event costs at most one resync
+period. A key is processed by one worker at a time; a key queued while it is being processed is
+processed again afterwards. A reconcile that raises is retried with backoff. Decisions live in the
+controllers' pure functions; this module only moves keys around.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tidal.api.client import ApiClient, Obj
+from tidal.api.errors import Gone, TidalError
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+def key_of(obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+@dataclass(slots=True)
+class Informer:
+    """The cached objects of one kind, keyed by (namespace, name)."""
+
+    kind: str
+    objects: dict[Key, Obj] = field(default_factory=dict)
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def list(self, namespace: str | None = None) -> list[Obj]:
+        return [o for (ns, _), o in self.objects.items() if namespace is None or ns == namespace]
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        return self.objects.get((namespace, name))
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Watch `kind`; `keys` maps a changed object (and the loop, for its caches) to the keys to
+    reconcile. Default: the object's own key."""
+
+    kind: str
+    keys: Callable[[Obj, Loop], Iterable[Key]] | None = None
+
+
+class Reconciler(Protocol):
+    name: str
+    watches: tuple[Watch, ...]
+
+    async def reconcile(self, key: Key, loop: Loop) -> float | None:
+        """Bring the world to the object's desired state; return seconds until the next
+        reconcile of this key is wanted (None: only on the next event or resync)."""
+        ...
+
+
+class Loop:
+    """Runs one reconciler: informers for its watches, a deduplicating key queue, workers."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        reconciler: Reconciler,
+        *,
+        resync_s: float = 30.0,
+        workers: int = 4,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.reconciler = reconciler
+        self.resync_s = resync_s
+        self.workers = workers
+        self.max_backoff_s = max_backoff_s
+        self.informers: dict[str, Informer] = {w.kind: Informer(w.kind) for w in reconciler.watches}
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
+        self._dirty: set[Key] = set()
+        self._failures: dict[Key, int] = {}
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- queue -------------------------------------------------------------------------------
+    def enqueue(self, key: Key) -> None:
+        if key in self._active:
+            self._dirty.add(key)
+            return
+        if key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def enqueue_after(self, key: Key, delay_s: float) -> None:
+        old = self._timers.pop(key, None)
+        if old is not None:
+            if old.when() <= asyncio.get_running_loop().time() + delay_s:
+                self._timers[key] = old
+                return
+            old.cancel()
+        self._timers[key] = asyncio.get_running_loop().call_later(delay_s, self._fire, key)
+
+    def _fire(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        self.enqueue(key)
+
+    def informer(self, kind: str) -> Informer:
+        return self.informers[kind]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        for w in self.reconciler.watches:
+            self._tasks.append(asyncio.create_task(self._watch(w), name=f"watch-{w.kind}"))
+        await asyncio.gather(*(i.synced.wait() for i in self.informers.values()))
+        for _ in range(self.workers):
+            self._tasks.append(asyncio.create_task(self._work(), name=self.reconciler.name))
+        self._tasks.append(asyncio.create_task(self._resync(), name="resync"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for h in self._timers.values():
+            h.cancel()
+        self._tasks.clear()
+
+    async def _watch(self, w: Watch) -> None:
+        informer = self.informers[w.kind]
+        delay = 0.2
+        while True:
+            try:
+                listed = await self.client.list(w.kind)
+                fresh = {key_of(o): o for o in listed.get("items", [])}
+                gone = [informer.objects[k] for k in informer.objects.keys() - fresh.keys()]
+                informer.objects = fresh
+                informer.synced.set()
+                for obj in [*fresh.values(), *gone]:
+                    self._route(w, obj)
+                rv = (listed.get("metadata") or {}).get("resourceVersion")
+                async for etype, obj in self.client.watch(w.kind, resource_version=rv):
+                    if etype in ("BOOKMARK", "ERROR"):
+                        continue
+                    k = key_of(obj)
+                    if etype == "DELETED":
+                        informer.objects.pop(k, None)
+                    else:
+                        informer.objects[k] = obj
+                    self._route(w, obj)
+                delay = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Gone:
+                continue
+            except (TidalError, OSError) as exc:
+                log.warning("%s: watch %s failed: %s", self.reconciler.name, w.kind, exc)
+            except Exception:
+                log.exception("%s: watch %s crashed", self.reconciler.name, w.kind)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _route(self, w: Watch, obj: Obj) -> None:
+        try:
+            keys = list(w.keys(obj, self)) if w.keys else [key_of(obj)]
+        except Exception:
+            log.exception("%s: mapping %s to keys", self.reconciler.name, w.kind)
+            return
+        for k in keys:
+            self.enqueue(k)
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_s)
+            primary = self.informers[self.reconciler.watches[0].kind]
+            for k in list(primary.objects):
+                self.enqueue(k)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            try:
+                after = await self.reconciler.reconcile(key, self)
+                self._failures.pop(key, None)
+                if after is not None:
+                    self.enqueue_after(key, max(after, 0.0))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                n = self._failures.get(key, 0) + 1
+                self._failures[key] = n
+                delay = min(0.1 * 2**n, self.max_backoff_s)
+                level = logging.DEBUG if isinstance(exc, TidalError) and n < 3 else logging.WARNING
+                log.log(
+                    level,
+                    "%s: reconcile %s/%s failed (%s), retry in %.1fs",
+                    self.reconciler.name,
+                    key[0],
+                    key[1],
+                    exc,
+                    delay,
+                )
+                self.enqueue_after(key, delay)
+            finally:
+                self._active.discard(key)
+                if key in self._dirty:
+                    self._dirty.discard(key)
+                    self.enqueue(key)
+
+
+async def run_all(loops: list[Loop]) -> None:
+    """Start every loop (each waits for its informers' first list)."""
+    await asyncio.gather(*(lp.start() for lp in loops))

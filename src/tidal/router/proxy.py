@@ -1,0 +1,429 @@
+"""The ingress data plane: raw asyncio protocols (uvloop + httptools), no framework per request.
+
+`ClientConn` parses a request head, finds the service by Host in the `RoutingTable`, picks the
+least-loaded endpoint and forwards the head it rebuilt plus the body as it arrives (re-chunked
+when the client sent chunks). `Upstream` is one keep-alive connection to a pod: its response
+bytes go to the client untouched as they arrive (SSE stays unbuffered) while a response parser
+only finds where the message ends, so the connection can go back to the endpoint's pool.
+
+A request is retried on another endpoint only when its connection was refused (it never reached
+a pod). Errors the router makes itself are JSON: 404 unknown host, 503 no ready endpoint,
+502 pod unreachable or connection lost before any response byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httptools
+import orjson
+
+from tidal.router.table import Backend, Endpoint, RoutingTable
+
+log = logging.getLogger("tidal.router")
+
+CONNECT_TIMEOUT_S = 3.0
+MAX_CONNECT_TRIES = 3
+PENDING_LIMIT = 1 << 20  # body bytes held while connecting before the client is paused
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
+)
+REASONS = {400: b"Bad Request", 404: b"Not Found", 502: b"Bad Gateway", 503: b"Service Unavailable"}
+
+
+def _json_response(code: int, body: dict[str, Any], keep_alive: bool) -> bytes:
+    payload = orjson.dumps(body)
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %s\r\n" % (code, REASONS.get(code, b"Error")),
+            b"content-type: application/json\r\ncontent-length: %d\r\n" % len(payload),
+            b"connection: keep-alive\r\n\r\n" if keep_alive else b"connection: close\r\n\r\n",
+            payload,
+        )
+    )
+
+
+class Upstream(asyncio.Protocol):
+    """A keep-alive connection to one pod, lent to one client request at a time."""
+
+    __slots__ = (
+        "client",
+        "closed",
+        "endpoint",
+        "got_bytes",
+        "keep_alive",
+        "parser",
+        "status",
+        "transport",
+    )
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.client: ClientConn | None = None
+        self.closed = False
+        self.keep_alive = True
+        self.status = 0
+        self.got_bytes = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        client = self.client
+        if client is None:  # bytes on an idle connection: the pod is misbehaving
+            self.close()
+            return
+        self.got_bytes = True
+        client.transport.write(data)  # type: ignore[union-attr]
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.keep_alive = False
+            self.close()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        idle = self.endpoint.idle
+        if self in idle:
+            idle.remove(self)
+        client = self.client
+        if client is not None:
+            self.client = None
+            client.upstream_lost(self)
+
+    def pause_writing(self) -> None:
+        if self.client is not None and self.client.transport is not None:
+            self.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.client is not None and self.client.transport is not None:
+            self.client.transport.resume_reading()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.status = 0
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def on_message_complete(self) -> None:
+        if 100 <= self.status < 200:  # 100 Continue: the final answer follows
+            return
+        client = self.client
+        self.client = None
+        self.got_bytes = False
+        if client is not None:
+            client.upstream_done(self, self.keep_alive)
+
+    def close(self) -> None:
+        self.keep_alive = False
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
+class ClientConn(asyncio.Protocol):
+    """One client connection; requests on it are served one after another."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.loop = router.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer = b""
+        self.closing = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.host = b""
+        self.chunked = False
+        self.discard = False
+        self.req_done = False
+        self.keep_alive = True
+        self.head = b""
+        self.pending: list[bytes] | None = []
+        self.pending_size = 0
+        self.upstream: Upstream | None = None
+        self.backend: Backend | None = None
+        self.endpoint: Endpoint | None = None
+        self.tried: frozenset[int] = frozenset()
+        self.active = False
+        self.t0 = 0.0
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = str(peer[0]).encode()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, "protocol upgrades are not supported by the router")
+        except httptools.HttpParserError as exc:
+            if not self.active:
+                self._write_close(_json_response(400, {"error": f"bad request: {exc}"}, False))
+            else:
+                self._abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        if self.active:
+            up = self.upstream
+            self.upstream = None
+            if up is not None:
+                up.client = None
+                up.close()
+            self._finish(499)
+
+    def pause_writing(self) -> None:
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.resume_reading()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self.active:  # a pipelined request while one is in flight: not supported
+            raise httptools.HttpParserError("pipelined requests are not supported")
+        self._reset()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        if len(name) == 4 and name.lower() == b"host":
+            self.host = value
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        self.keep_alive = parser.should_keep_alive()
+        backend = self.router.table.lookup(self.host)
+        if backend is None:
+            self.router.unrouted += 1
+            host = self.host.decode("latin-1")
+            self._send_own(404, {"error": f"no service for host {host!r}", "host": host})
+            return
+        version = parser.get_http_version()
+        parts = [parser.get_method(), b" ", self.url, b" HTTP/", version.encode(), b"\r\n"]
+        for name, value in self.headers:
+            low = name.lower()
+            if low in HOP_BY_HOP:
+                continue
+            if low == b"transfer-encoding" and b"chunked" in value.lower():
+                self.chunked = True
+            parts += (name, b": ", value, b"\r\n")
+        parts += (b"x-forwarded-for: ", self.peer, b"\r\n\r\n")
+        self.head = b"".join(parts)
+        self.backend = backend
+        self.t0 = time.monotonic()
+        self._dispatch()
+
+    def on_body(self, body: bytes) -> None:
+        if self.discard:
+            return
+        if self.chunked:
+            body = b"%x\r\n%s\r\n" % (len(body), body)
+        self._send_body(body)
+
+    def on_message_complete(self) -> None:
+        self.req_done = True
+        if self.discard:
+            if not self.active and self.keep_alive and not self.closing:
+                self._reset()
+            return
+        if self.chunked:
+            self._send_body(b"0\r\n\r\n")
+
+    # forwarding
+    def _send_body(self, data: bytes) -> None:
+        pending = self.pending
+        if pending is None:
+            up = self.upstream
+            if up is not None and up.transport is not None:
+                up.transport.write(data)
+            return
+        pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size > PENDING_LIMIT and self.transport is not None:
+            self.transport.pause_reading()
+
+    def _dispatch(self) -> None:
+        backend = self.backend
+        assert backend is not None
+        idx, ep = backend.pick(self.tried)
+        if ep is None:
+            if self.tried:
+                code, msg = 502, f"no endpoint of service {backend.key} accepted the connection"
+            else:
+                code, msg = 503, f"no ready endpoints for service {backend.key}"
+            backend.stats.observe(code, time.monotonic() - self.t0)
+            self._send_own(code, {"error": msg})
+            return
+        self.tried = self.tried | {idx}
+        self.endpoint = ep
+        self.active = True
+        now = time.time()
+        ep.stats.start(now)
+        backend.stats.start(now)
+        idle = ep.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                self._attach(conn)
+                return
+        self.loop.create_task(self._connect(ep))
+
+    async def _connect(self, ep: Endpoint) -> None:
+        try:
+            _, conn = await asyncio.wait_for(
+                self.loop.create_connection(lambda: Upstream(ep), ep.ip, ep.port),
+                CONNECT_TIMEOUT_S,
+            )
+        except (OSError, TimeoutError) as exc:
+            log.info("connect to %s:%s failed: %s", ep.ip, ep.port, exc)
+            if not self.active:  # the client went away meanwhile (already counted)
+                return
+            # never reached the pod: take it off this endpoint and try another one
+            self.active = False
+            now = time.time()
+            ep.stats.finish(now)
+            self.backend.stats.finish(now)  # type: ignore[union-attr]
+            self.endpoint = None
+            if len(self.tried) >= MAX_CONNECT_TRIES:
+                self.tried = frozenset(range(len(self.backend.endpoints)))  # type: ignore[union-attr]
+            self._dispatch()
+            return
+        if not self.active:
+            ep.idle.append(conn)
+            return
+        self._attach(conn)
+
+    def _attach(self, conn: Upstream) -> None:
+        self.upstream = conn
+        conn.client = self
+        pending = self.pending
+        self.pending = None
+        conn.transport.write(self.head + b"".join(pending) if pending else self.head)  # type: ignore[union-attr]
+        if self.pending_size > PENDING_LIMIT and self.transport is not None:
+            self.transport.resume_reading()
+
+    def upstream_done(self, conn: Upstream, upstream_keep: bool) -> None:
+        """The pod's response is complete (all bytes already written to the client)."""
+        self.upstream = None
+        ep = conn.endpoint
+        if upstream_keep and self.req_done and not ep.draining:
+            ep.idle.append(conn)
+        else:  # closing, draining, or it answered before reading the whole body
+            conn.close()
+        self._finish(conn.status)
+        if not upstream_keep or not self.keep_alive:
+            self._close()  # the client saw the pod's `connection: close` (or asked for it)
+        elif self.req_done:
+            self._reset()
+        else:
+            self.discard = True  # drop the rest of the body; reset at its end
+
+    def upstream_lost(self, conn: Upstream) -> None:
+        """The pod closed the connection before the response ended."""
+        self.upstream = None
+        if not conn.got_bytes:
+            self._finish(502)
+            self.discard = True
+            self._write_close(
+                _json_response(
+                    502,
+                    {"error": f"connection to pod {conn.endpoint.key} closed before a response"},
+                    False,
+                )
+            )
+        else:
+            self._finish(conn.status or 502)
+            self._close()
+
+    # answers the router makes itself
+    def _send_own(self, code: int, body: dict[str, Any]) -> None:
+        """Answer with the router's own JSON (stats are the caller's business)."""
+        self.discard = True
+        if self.transport is None or self.closing:
+            return
+        self.transport.write(_json_response(code, body, self.keep_alive))
+        if not self.keep_alive:
+            self._close()
+        elif self.req_done:
+            self._reset()
+
+    def _fail(self, code: int, message: str) -> None:
+        self._write_close(_json_response(code, {"error": message}, False))
+
+    def _finish(self, code: int) -> None:
+        if not self.active:
+            return
+        self.active = False
+        now = time.time()
+        ep = self.endpoint
+        if ep is not None:
+            ep.stats.finish(now)
+            self.endpoint = None
+        backend = self.backend
+        if backend is not None:
+            backend.stats.finish(now)
+            backend.stats.observe(code, time.monotonic() - self.t0)
+
+    def _write_close(self, data: bytes) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.write(data)
+        self._close()
+
+    def _close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _abort(self) -> None:
+        up = self.upstream
+        if up is not None:
+            up.client = None
+            up.close()
+        self._finish(400)
+        self._close()
+
+
+class Router:
+    """The listening ingress: a routing table and the protocol factory."""
+
+    def __init__(self, table: RoutingTable, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.table = table
+        self.loop = loop or asyncio.get_event_loop()
+        self.unrouted = 0
+        self.server: asyncio.base_events.Server | None = None
+
+    async def listen(self, host: str, port: int) -> int:
+        self.server = await self.loop.create_server(
+            lambda: ClientConn(self), host, port, reuse_address=True, backlog=1024
+        )
+        return self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        for backend in self.table.backends.values():
+            for ep in backend.endpoints:
+                ep.drain()
