@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system demo test lint format clean
+.PHONY: venv system demo test lint format clean llm demo-llm kserve-venv
 
 venv: $(STAMP)
 
@@ -27,11 +27,30 @@ format: venv
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-test: venv system lint
+test: venv system llm lint
 	$(BIN)/python -m pytest
 
 demo: venv system
 	@bash examples/demo.sh
+
+# The CPU LLM engine (llama-cpp-python, compiled once per machine with portable AVX2 flags into
+# ~/.cache/tidal/wheels) and the demo model; a no-op when both are installed. `make demo` skips it.
+llm: venv
+	@bash scripts/install-llm.sh
+
+# The seed's LLM journey on the local plane: serve qwen, curl it through the router, load it with hey.
+demo-llm: venv system llm
+	@bash examples/llm/demo.sh
+
+# KServe 0.21 (+ the same scikit-learn) in its own venv: the peer of benchmarks/predict and the
+# kserve SDK client of tests/runtimes/test_kserve_sdk.py. About a minute on a fresh machine.
+KSERVE_VENV := .venv-kserve
+kserve-venv: $(KSERVE_VENV)/.installed
+
+$(KSERVE_VENV)/.installed:
+	@test -x $(KSERVE_VENV)/bin/python || $(PY) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/pip install -q kserve==0.21.0 scikit-learn==1.9.1 joblib==1.6.0
+	@touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

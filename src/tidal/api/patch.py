@@ -240,7 +240,11 @@ def _smp_list(field: str, original: list[Any], patch: list[Any]) -> list[Any]:
             raise PatchError(f"items of {field!r} must be objects with {merge_key!r}")
         key_value = item.get(merge_key)
         idx = next(
-            (i for i, o in enumerate(result) if isinstance(o, dict) and o.get(merge_key) == key_value),
+            (
+                i
+                for i, o in enumerate(result)
+                if isinstance(o, dict) and o.get(merge_key) == key_value
+            ),
             None,
         )
         if item.get("$patch") == "delete":

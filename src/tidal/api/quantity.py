@@ -11,8 +11,10 @@ from fractions import Fraction
 
 # apimachinery's own pattern, quoted in its error message.
 QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
-QUANTITY_ERROR = "quantities must match the regular expression " f"'{QUANTITY_PATTERN}'"
-_RE = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][-+]?[0-9]+)?$")
+QUANTITY_ERROR = f"quantities must match the regular expression '{QUANTITY_PATTERN}'"
+_RE = re.compile(
+    r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+)
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -67,7 +69,15 @@ def format_decimal(value: Fraction | int | float) -> str:
     nanos = math.ceil(v * 10**9)
     if nanos == 0:
         return "0"
-    for suffix, scale in (("E", 27), ("P", 24), ("T", 21), ("G", 18), ("M", 15), ("k", 12), ("", 9)):
+    for suffix, scale in (
+        ("E", 27),
+        ("P", 24),
+        ("T", 21),
+        ("G", 18),
+        ("M", 15),
+        ("k", 12),
+        ("", 9),
+    ):
         if nanos % 10**scale == 0:
             return f"{sign}{nanos // 10**scale}{suffix}"
     for suffix, scale in (("m", 6), ("u", 3), ("n", 0)):

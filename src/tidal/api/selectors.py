@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_KEY = re.compile(r"^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$")
+_KEY = re.compile(
+    r"^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$"
+)
 _VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -86,14 +88,18 @@ def parse_labels(text: str | None) -> LabelSelector:
             key, op, vals = m.group(1), m.group(2), m.group(3)
             values = tuple(_check_value(v.strip(), text) for v in vals.split(",") if v.strip())
             if op == "in" and not values:
-                raise ValueError(f"unable to parse requirement: for 'in' operator, values set can't be empty in {text!r}")
+                raise ValueError(
+                    f"unable to parse requirement: for 'in' operator, values set can't be empty in {text!r}"
+                )
             reqs.append(Requirement(_check_key(key, text), op, values))
             continue
         for sym, op in (("!=", "!="), ("==", "="), ("=", "=")):
             if sym in part:
                 key, _, value = part.partition(sym)
                 reqs.append(
-                    Requirement(_check_key(key.strip(), text), op, (_check_value(value.strip(), text),))
+                    Requirement(
+                        _check_key(key.strip(), text), op, (_check_value(value.strip(), text),)
+                    )
                 )
                 break
         else:

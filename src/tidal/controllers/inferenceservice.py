@@ -32,6 +32,7 @@ DEFAULT_DOMAIN = "example.com"
 DEFAULT_PORT = 8080
 DEFAULT_CPU_UTILIZATION = 80  # KServe DefaultCPUUtilization
 CONTAINER = "kserve-container"
+_MODEL_ONLY = ("modelFormat", "storageUri", "runtime", "protocolVersion")
 
 
 # ---- pure: names and metadata -------------------------------------------------------------------
@@ -116,6 +117,10 @@ def predictor_container(isvc: Obj, *, python: str = sys.executable) -> Obj:
         c.setdefault("name", CONTAINER)
         return c
     m = p.get("model") or p.get("sklearn") or {}
+    if m.get("command"):  # a model with its own command runs it (arena --model-format + command)
+        c = {k: copy.deepcopy(v) for k, v in m.items() if k not in _MODEL_ONLY}
+        c["name"] = CONTAINER
+        return c
     name = isvc["metadata"]["name"]
     model_dir = _storage_path(m.get("storageUri") or "/mnt/models")
     cmd = (

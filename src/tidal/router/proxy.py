@@ -47,14 +47,22 @@ def _json_response(code: int, body: dict[str, Any], keep_alive: bool) -> bytes:
 
 
 class Upstream(asyncio.Protocol):
-    """A keep-alive connection to one pod, lent to one client request at a time."""
+    """A keep-alive connection to a pod, lent to one client request at a time.
+
+    Response bytes go to the client as they arrive, with one exception that saves a write per
+    request: the head of a Content-Length response waits for the first body bytes (they follow
+    at once) and both leave in one write. Chunked responses (SSE) are never held.
+    """
 
     __slots__ = (
+        "clen",
         "client",
         "closed",
         "endpoint",
         "got_bytes",
+        "hold",
         "keep_alive",
+        "out",
         "parser",
         "status",
         "transport",
@@ -69,6 +77,9 @@ class Upstream(asyncio.Protocol):
         self.keep_alive = True
         self.status = 0
         self.got_bytes = False
+        self.clen = False
+        self.hold = False
+        self.out = b""
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -80,12 +91,21 @@ class Upstream(asyncio.Protocol):
             self.close()
             return
         self.got_bytes = True
-        client.transport.write(data)  # type: ignore[union-attr]
+        self.out = self.out + data if self.out else data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
+            self._flush(client)
             self.keep_alive = False
             self.close()
+            return
+        if self.out and not self.hold:
+            self._flush(client)
+
+    def _flush(self, client: ClientConn) -> None:
+        out, self.out = self.out, b""
+        if out and client.transport is not None:
+            client.transport.write(out)
 
     def eof_received(self) -> bool:
         return False
@@ -97,6 +117,7 @@ class Upstream(asyncio.Protocol):
             idle.remove(self)
         client = self.client
         if client is not None:
+            self._flush(client)
             self.client = None
             client.upstream_lost(self)
 
@@ -111,18 +132,29 @@ class Upstream(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.status = 0
+        self.clen = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 14 and name.lower() == b"content-length":
+            self.clen = True
 
     def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
+        self.status = status = self.parser.get_status_code()
         self.keep_alive = self.parser.should_keep_alive()
+        self.hold = self.clen and status >= 200
+
+    def on_body(self, body: bytes) -> None:
+        self.hold = False
 
     def on_message_complete(self) -> None:
+        self.hold = False
         if 100 <= self.status < 200:  # 100 Continue: the final answer follows
             return
         client = self.client
         self.client = None
         self.got_bytes = False
         if client is not None:
+            self._flush(client)
             client.upstream_done(self, self.keep_alive)
 
     def close(self) -> None:

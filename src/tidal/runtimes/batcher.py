@@ -11,8 +11,8 @@ If a merged call fails, each request of it is retried alone, so one bad request 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 

@@ -1,11 +1,11 @@
 """Errors a runtime answers with: each carries its HTTP status and becomes `{"error": message}`.
 
-    RuntimeHTTPError(status, message)
-    ├── InvalidInput        400  the request body is wrong (JSON, shape, datatype, feature count)
-    ├── ModelNotFound       404  "Model with name X does not exist."  (KServe's text)
-    ├── BodyTooLarge        413  the body is over --max_body_size
-    ├── ModelNotReady       503  "Model with name X is not ready."    (KServe's text)
-    └── NotImplementedYet   501  :explain without an explainer, model versions
+RuntimeHTTPError(status, message)
+├── InvalidInput        400  the request body is wrong (JSON, shape, datatype, feature count)
+├── ModelNotFound       404  "Model with name X does not exist."  (KServe's text)
+├── BodyTooLarge        413  the body is over --max_body_size
+├── ModelNotReady       503  "Model with name X is not ready."    (KServe's text)
+└── NotImplementedYet   501  :explain without an explainer, model versions
 """
 
 from __future__ import annotations

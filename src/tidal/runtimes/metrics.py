@@ -30,9 +30,7 @@ from prometheus_client import (
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-PREPROCESS = Histogram(
-    "request_preprocess_seconds", "pre-process request latency", ["model_name"]
-)
+PREPROCESS = Histogram("request_preprocess_seconds", "pre-process request latency", ["model_name"])
 PREDICT = Histogram("request_predict_seconds", "predict request latency", ["model_name"])
 POSTPROCESS = Histogram(
     "request_postprocess_seconds", "post-process request latency", ["model_name"]
@@ -75,7 +73,7 @@ class ModelMetrics:
         child.inc()
 
 
-def exposition(accept: str = "") -> tuple[bytes, str]:
+def exposition() -> tuple[bytes, str]:
     """The /metrics body: this process's registry, or every worker's when multiprocess."""
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess

@@ -36,8 +36,7 @@ def find_model_file(model_dir: str | os.PathLike[str]) -> Path:
     if len(found) > 1:
         names = [p.name for p in found]
         raise ModelLoadError(
-            "More than one model file is detected, Only one is allowed within model_dir: "
-            f"{names}"
+            f"More than one model file is detected, Only one is allowed within model_dir: {names}"
         )
     return found[0]
 

@@ -132,10 +132,17 @@ def _numeric_array(data: list[Any], datatype: str, where: str, name: str) -> np.
             raise InvalidInput(f"{where} ({name}): BOOL data must be true/false values")
         return array
     if datatype.startswith(("INT", "UINT")):
-        if kind not in "iu":
-            raise InvalidInput(f"{where} ({name}): {datatype} data must be integers")
         info = np.iinfo(DATATYPES[datatype])
-        if int(array.min()) < info.min or int(array.max()) > info.max:
+        if kind in "iu":
+            low, high = int(array.min()), int(array.max())
+        else:  # floats, or ints past int64 that numpy turned into floats/objects: look at JSON
+            values = _flatten(data)
+            if not all(type(v) is int for v in values):
+                raise InvalidInput(f"{where} ({name}): {datatype} data must be integers")
+            low, high = min(values), max(values)
+            if info.min <= low and high <= info.max:
+                return np.array(values, dtype=DATATYPES[datatype])
+        if low < info.min or high > info.max:
             raise InvalidInput(
                 f"{where} ({name}): {datatype} data out of range [{info.min}, {info.max}]"
             )
@@ -149,17 +156,23 @@ def _numeric_array(data: list[Any], datatype: str, where: str, name: str) -> np.
     return cast
 
 
-def _bytes_array(data: list[Any], where: str, name: str) -> np.ndarray:
-    flat: list[str] = []
-    stack = [data]
-    while stack:  # iterative flatten: no recursion limit on deep nesting
+def _flatten(data: list[Any]) -> list[Any]:
+    """Leaves of nested lists in row-major order (iterative: no recursion limit)."""
+    flat: list[Any] = []
+    stack: list[Any] = [data]
+    while stack:
         item = stack.pop()
         if isinstance(item, list):
             stack.extend(reversed(item))
-        elif isinstance(item, str):
-            flat.append(item)
         else:
-            raise InvalidInput(f"{where} ({name}): BYTES data must be strings")
+            flat.append(item)
+    return flat
+
+
+def _bytes_array(data: list[Any], where: str, name: str) -> np.ndarray:
+    flat = _flatten(data)
+    if not all(isinstance(v, str) for v in flat):
+        raise InvalidInput(f"{where} ({name}): BYTES data must be strings")
     array = np.empty(len(flat), dtype=object)
     array[:] = flat
     return array

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from tidal.api.errors import Cause
-from tidal.api.validation.core import CORE, validate_metadata
+from tidal.api.validation.core import CORE, shape_causes, validate_metadata
 
 Obj = dict[str, Any]
 
@@ -72,3 +72,8 @@ def validate(obj: Obj, *, namespaced: bool = True) -> list[Cause]:
     if check is not None:
         causes.extend(check(obj))
     return causes
+
+
+def shape(obj: Obj) -> list[Cause]:
+    """Type errors (a string where a map belongs), found before any default or rule runs."""
+    return shape_causes(obj)

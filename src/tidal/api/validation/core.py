@@ -45,6 +45,39 @@ def _d(obj: Any) -> Obj:
     return obj if isinstance(obj, dict) else {}
 
 
+def _l(obj: Any) -> list[Any]:
+    return obj if isinstance(obj, list) else []
+
+
+def shape_causes(obj: Obj) -> list[Cause]:
+    """Type errors every kind shares (a string where a map belongs): checked before defaults and
+    kind rules run, so those can trust the shape."""
+    causes: list[Cause] = []
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return [invalid("metadata", meta, "must be an object")]
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is not None and (
+            not isinstance(value, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            causes.append(
+                invalid(f"metadata.{key}", value, "must be a map of string keys to string values")
+            )
+    for key in ("name", "namespace", "generateName"):
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            causes.append(invalid(f"metadata.{key}", value, "must be a string"))
+    for key in ("spec", "status", "involvedObject", "source"):
+        value = obj.get(key)
+        if value is not None and not isinstance(value, dict):
+            causes.append(invalid(key, value, "must be an object"))
+    if obj.get("subsets") is not None and not isinstance(obj["subsets"], list):
+        causes.append(invalid("subsets", obj["subsets"], "must be a list"))
+    return causes
+
+
 def validate_labels(field: str, labels: Any) -> list[Cause]:
     if labels is None:
         return []
@@ -79,6 +112,25 @@ def validate_metadata(obj: Obj, *, namespaced: bool) -> list[Cause]:
     if namespaced and meta.get("namespace"):
         causes.extend(dns1123_label("metadata.namespace", meta["namespace"]))
     causes.extend(validate_labels("metadata.labels", meta.get("labels")))
+    refs = meta.get("ownerReferences")
+    if refs is not None:
+        if not isinstance(refs, list):
+            causes.append(invalid("metadata.ownerReferences", refs, "must be a list"))
+        else:
+            for i, ref in enumerate(refs):
+                if not isinstance(ref, dict):
+                    causes.append(
+                        invalid(f"metadata.ownerReferences[{i}]", ref, "must be an object")
+                    )
+                    continue
+                for key in ("apiVersion", "kind", "name", "uid"):
+                    if not isinstance(ref.get(key), str) or not ref.get(key):
+                        causes.append(required(f"metadata.ownerReferences[{i}].{key}"))
+    fins = meta.get("finalizers")
+    if fins is not None and (
+        not isinstance(fins, list) or not all(isinstance(f, str) for f in fins)
+    ):
+        causes.append(invalid("metadata.finalizers", fins, "must be a list of strings"))
     ann = meta.get("annotations")
     if ann is not None and (
         not isinstance(ann, dict) or not all(isinstance(v, str) for v in ann.values())
@@ -115,15 +167,17 @@ def _container(field: str, c: Any) -> list[Cause]:
         causes.append(required(f"{field}.name"))
     else:
         causes.extend(dns1123_label(f"{field}.name", c["name"]))
-    for i, port in enumerate(c.get("ports") or []):
+    for i, port in enumerate(_l(c.get("ports"))):
         p = _d(port).get("containerPort")
         if p is None:
             causes.append(required(f"{field}.ports[{i}].containerPort"))
         elif not isinstance(p, int) or not 0 < p < 65536:
             causes.append(
-                invalid(f"{field}.ports[{i}].containerPort", p, "must be between 1 and 65535, inclusive")
+                invalid(
+                    f"{field}.ports[{i}].containerPort", p, "must be between 1 and 65535, inclusive"
+                )
             )
-    for i, env in enumerate(c.get("env") or []):
+    for i, env in enumerate(_l(c.get("env"))):
         if not _d(env).get("name"):
             causes.append(required(f"{field}.env[{i}].name"))
     causes.extend(_resources(f"{field}.resources", c.get("resources")))
@@ -140,7 +194,9 @@ def validate_pod_spec(field: str, spec: Any) -> list[Cause]:
     spec = _d(spec)
     causes: list[Cause] = []
     containers = spec.get("containers")
-    if not containers:
+    if containers is not None and not isinstance(containers, list):
+        causes.append(invalid(f"{field}.containers", containers, "must be a list"))
+    elif not containers:
         causes.append(required(f"{field}.containers"))
     else:
         names: set[str] = set()
@@ -148,15 +204,23 @@ def validate_pod_spec(field: str, spec: Any) -> list[Cause]:
             causes.extend(_container(f"{field}.containers[{i}]", c))
             n = _d(c).get("name")
             if n in names:
-                causes.append(Cause(f"{field}.containers[{i}].name", f'Duplicate value: "{n}"', "FieldValueDuplicate"))
+                causes.append(
+                    Cause(
+                        f"{field}.containers[{i}].name",
+                        f'Duplicate value: "{n}"',
+                        "FieldValueDuplicate",
+                    )
+                )
             names.add(n)
-    for i, c in enumerate(spec.get("initContainers") or []):
+    for i, c in enumerate(_l(spec.get("initContainers"))):
         causes.extend(_container(f"{field}.initContainers[{i}]", c))
     rp = spec.get("restartPolicy")
     if rp is not None and rp not in ("Always", "OnFailure", "Never"):
         causes.append(not_supported(f"{field}.restartPolicy", rp, ["Always", "OnFailure", "Never"]))
     causes.extend(
-        non_negative_int(f"{field}.terminationGracePeriodSeconds", spec.get("terminationGracePeriodSeconds"))
+        non_negative_int(
+            f"{field}.terminationGracePeriodSeconds", spec.get("terminationGracePeriodSeconds")
+        )
     )
     return causes
 
@@ -171,6 +235,8 @@ def validate_deployment(obj: Obj) -> list[Cause]:
     selector = spec.get("selector")
     if not selector:
         causes.append(required("spec.selector"))
+    elif not isinstance(selector, dict):
+        causes.append(invalid("spec.selector", selector, "must be an object"))
     else:
         try:
             sel = from_label_selector(selector)
@@ -178,7 +244,9 @@ def validate_deployment(obj: Obj) -> list[Cause]:
             causes.append(invalid("spec.selector", selector, str(exc)))
             sel = None
         if sel is not None and sel.empty:
-            causes.append(invalid("spec.selector", selector, "empty selector is invalid for deployment"))
+            causes.append(
+                invalid("spec.selector", selector, "empty selector is invalid for deployment")
+            )
         labels = _d(_d(_d(spec.get("template")).get("metadata")).get("labels"))
         if sel is not None and not sel.empty and not sel.matches(labels):
             causes.append(
@@ -189,7 +257,9 @@ def validate_deployment(obj: Obj) -> list[Cause]:
                 )
             )
     template = _d(spec.get("template"))
-    causes.extend(validate_labels("spec.template.metadata.labels", _d(template.get("metadata")).get("labels")))
+    causes.extend(
+        validate_labels("spec.template.metadata.labels", _d(template.get("metadata")).get("labels"))
+    )
     causes.extend(validate_pod_spec("spec.template.spec", template.get("spec")))
     rp = _d(template.get("spec")).get("restartPolicy")
     if rp not in (None, "Always"):
@@ -207,7 +277,7 @@ def validate_service(obj: Obj) -> list[Cause]:
     types = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
     if stype not in types:
         causes.append(not_supported("spec.type", stype, types))
-    ports = spec.get("ports") or []
+    ports = _l(spec.get("ports"))
     if not ports and stype != "ExternalName" and spec.get("clusterIP") != "None":
         causes.append(required("spec.ports"))
     for i, port in enumerate(ports):
@@ -215,7 +285,9 @@ def validate_service(obj: Obj) -> list[Cause]:
         if p is None:
             causes.append(required(f"spec.ports[{i}].port"))
         elif not isinstance(p, int) or not 0 < p < 65536:
-            causes.append(invalid(f"spec.ports[{i}].port", p, "must be between 1 and 65535, inclusive"))
+            causes.append(
+                invalid(f"spec.ports[{i}].port", p, "must be between 1 and 65535, inclusive")
+            )
         proto = _d(port).get("protocol", "TCP")
         if proto not in ("TCP", "UDP", "SCTP"):
             causes.append(not_supported(f"spec.ports[{i}].protocol", proto, ["SCTP", "TCP", "UDP"]))
@@ -225,14 +297,18 @@ def validate_service(obj: Obj) -> list[Cause]:
 
 def validate_endpoints(obj: Obj) -> list[Cause]:
     causes: list[Cause] = []
-    for i, subset in enumerate(obj.get("subsets") or []):
-        for j, addr in enumerate(_d(subset).get("addresses") or []):
+    for i, subset in enumerate(_l(obj.get("subsets"))):
+        for j, addr in enumerate(_l(_d(subset).get("addresses"))):
             if not _d(addr).get("ip"):
                 causes.append(required(f"subsets[{i}].addresses[{j}].ip"))
-        for j, port in enumerate(_d(subset).get("ports") or []):
+        for j, port in enumerate(_l(_d(subset).get("ports"))):
             p = _d(port).get("port")
             if not isinstance(p, int) or not 0 < p < 65536:
-                causes.append(invalid(f"subsets[{i}].ports[{j}].port", p, "must be between 1 and 65535, inclusive"))
+                causes.append(
+                    invalid(
+                        f"subsets[{i}].ports[{j}].port", p, "must be between 1 and 65535, inclusive"
+                    )
+                )
     return causes
 
 
@@ -241,7 +317,11 @@ def validate_event(obj: Obj) -> list[Cause]:
     involved = _d(obj.get("involvedObject"))
     ns = _d(obj.get("metadata")).get("namespace")
     if involved.get("namespace") and ns and involved["namespace"] != ns:
-        causes.append(invalid("involvedObject.namespace", involved["namespace"], "does not match event.namespace"))
+        causes.append(
+            invalid(
+                "involvedObject.namespace", involved["namespace"], "does not match event.namespace"
+            )
+        )
     etype = obj.get("type")
     if etype not in (None, "", "Normal", "Warning"):
         causes.append(not_supported("type", etype, ["Normal", "Warning"]))
@@ -260,7 +340,7 @@ def _default_container(c: Obj) -> None:
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
     c.setdefault("resources", {})
-    for port in c.get("ports") or []:
+    for port in _l(c.get("ports")):
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
 
@@ -271,7 +351,7 @@ def default_pod_spec(spec: Obj) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("securityContext", {})
-    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+    for c in _l(spec.get("containers")) + _l(spec.get("initContainers")):
         if isinstance(c, dict):
             _default_container(c)
 
@@ -288,13 +368,15 @@ def default_pod(obj: Obj) -> None:
 
 def qos_class(spec: Obj) -> str:
     """Guaranteed / Burstable / BestEffort from the containers' requests and limits."""
-    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+    containers = [c for c in _l(spec.get("containers")) if isinstance(c, dict)]
     reqs = [_d(_d(c.get("resources")).get("requests")) for c in containers]
     lims = [_d(_d(c.get("resources")).get("limits")) for c in containers]
     if not any(reqs) and not any(lims):
         return "BestEffort"
     guaranteed = all(
-        lim.get("cpu") and lim.get("memory") and (not req or req == {k: lim[k] for k in req if k in lim})
+        lim.get("cpu")
+        and lim.get("memory")
+        and (not req or req == {k: lim[k] for k in req if k in lim})
         for req, lim in zip(reqs, lims, strict=True)
     )
     return "Guaranteed" if guaranteed else "Burstable"
@@ -337,7 +419,7 @@ def default_service(obj: Obj) -> None:
     spec.setdefault("ipFamilies", ["IPv4"])
     spec.setdefault("ipFamilyPolicy", "SingleStack")
     spec.setdefault("internalTrafficPolicy", "Cluster")
-    for port in spec.get("ports") or []:
+    for port in _l(spec.get("ports")):
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
             if "port" in port:

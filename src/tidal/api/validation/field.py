@@ -75,9 +75,7 @@ def forbidden(field: str, detail: str) -> Cause:
 
 
 def too_long(field: str, value: Any, limit: int) -> Cause:
-    return Cause(
-        field, f"Too long: may not be more than {limit} bytes", "FieldValueTooLong"
-    )
+    return Cause(field, f"Too long: may not be more than {limit} bytes", "FieldValueTooLong")
 
 
 def dns1123_label(field: str, value: Any) -> list[Cause]:

@@ -108,8 +108,12 @@ class History:
         try:
             return cls(
                 seen=True,
-                recommendations=tuple((float(a), int(n)) for a, n in data.get("recommendations") or ()),
-                scale_up_events=tuple(ScaleEvent(int(c), float(a)) for a, c in data.get("scaleUpEvents") or ()),
+                recommendations=tuple(
+                    (float(a), int(n)) for a, n in data.get("recommendations") or ()
+                ),
+                scale_up_events=tuple(
+                    ScaleEvent(int(c), float(a)) for a, c in data.get("scaleUpEvents") or ()
+                ),
                 scale_down_events=tuple(
                     ScaleEvent(int(c), float(a)) for a, c in data.get("scaleDownEvents") or ()
                 ),
@@ -135,6 +139,7 @@ class Inputs:
     settings: Settings = Settings()
     scale_error: str | None = None
     recommendation: int | None = None
+    namespace: str = "default"
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,10 @@ def default_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
                 "type": "Resource",
                 "resource": {
                     "name": "cpu",
-                    "target": {"type": "Utilization", "averageUtilization": DEFAULT_CPU_UTILIZATION},
+                    "target": {
+                        "type": "Utilization",
+                        "averageUtilization": DEFAULT_CPU_UTILIZATION,
+                    },
                 },
             }
         ]
@@ -47,7 +50,7 @@ def default_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
             rules = behavior.get(key)
             rules = {} if rules is None else rules
             for field, value in defaults.items():
-                if rules.get(field) is None or (field == "policies" and not rules.get(field)):
+                if rules.get(field) is None:
                     rules[field] = copy.deepcopy(value)
             behavior[key] = rules
     return out

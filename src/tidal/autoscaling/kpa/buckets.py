@@ -19,10 +19,20 @@ WEIGHT_PRECISION = 0.9999
 PRECISION = 6
 
 
+def go_round(x: float) -> float:
+    """Go's `math.Round`: half away from zero (Python's `round` is half to even)."""
+    if not math.isfinite(x):
+        return x
+    t = math.trunc(x)
+    if abs(x - t) >= 0.5:
+        t += math.copysign(1, x)
+    return float(t)
+
+
 def round_to_n_digits(n: int, f: float) -> float:
-    """Knative's `roundToNDigits`: floor to `n` decimals (so -3.6e-17 becomes 0... from below)."""
+    """Knative's `roundToNDigits`: round to `n` decimals, half away from zero."""
     p = 10.0**n
-    return math.floor(f * p) / p
+    return go_round(f * p) / p
 
 
 def smoothing_coeff(num_buckets: float) -> float:

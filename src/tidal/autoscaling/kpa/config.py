@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from tidal.autoscaling.kpa import gotime
-from tidal.autoscaling.kpa.golang import format_float_v, parse_bool, parse_float, parse_int32
+from tidal.autoscaling.kpa.golang import (
+    format_float_v,
+    parse_bool,
+    parse_float,
+    parse_int32,
+    quote,
+)
 
 KPA = "kpa.autoscaling.knative.dev"
 HPA = "hpa.autoscaling.knative.dev"
@@ -60,7 +65,6 @@ GO_FIELDS: dict[str, str] = {
     "".join(p.capitalize() for p in f.name.split("_")): f.name for f in fields(Config)
 }
 GO_FIELDS["RPSTargetDefault"] = GO_FIELDS.pop("RpsTargetDefault")
-DURATION_FIELDS = frozenset(f.name for f in fields(Config) if f.type == "int" and "scale" not in f.name or f.name == "scale_down_delay" or f.name == "scale_to_zero_grace_period" or f.name == "scale_to_zero_pod_retention_period")
 
 _STRINGS = {"pod-autoscaler-class": "pod_autoscaler_class"}
 _BOOLS = {
@@ -94,8 +98,8 @@ KEYS = frozenset(_STRINGS) | frozenset(_BOOLS) | frozenset(_FLOATS) | frozenset(
 KEYS |= frozenset(_DURATIONS)
 
 
-def _parse_error(key: str, value: str, err: Exception) -> ConfigError:
-    return ConfigError(f"failed to parse data: failed to parse {key}: {value!r}: {err}")
+def _parse_error(key: str, err: Exception) -> ConfigError:
+    return ConfigError(f"failed to parse data: failed to parse {quote(key)}: {err}")
 
 
 def config_from_map(data: Mapping[str, str]) -> Config:
@@ -116,19 +120,16 @@ def config_from_map(data: Mapping[str, str]) -> Config:
                 try:
                     values[name] = parse(data[key])
                 except ValueError as err:
-                    raise _parse_error(key, data[key], err) from None
+                    raise _parse_error(key, err) from None
     cfg = Config(**values)  # type: ignore[arg-type]
     # For legacy reasons values in (0, 1] are fractions; anything above 1 is a percentage.
     if cfg.container_concurrency_target_fraction > 1.0:
-        cfg = _replace(cfg, container_concurrency_target_fraction=cfg.container_concurrency_target_fraction / 100.0)
+        cfg = replace(
+            cfg,
+            container_concurrency_target_fraction=cfg.container_concurrency_target_fraction / 100,
+        )
     validate(cfg)
     return cfg
-
-
-def _replace(cfg: Config, **changes: object) -> Config:
-    from dataclasses import replace
-
-    return replace(cfg, **changes)  # type: ignore[arg-type]
 
 
 def _d(d: int) -> str:
@@ -158,7 +159,10 @@ def validate(lc: Config) -> None:
             "target-burst-capacity must be either non-negative or -1 (for unlimited), was: "
             f"{lc.target_burst_capacity:f}"
         )
-    if lc.container_concurrency_target_fraction <= 0 or lc.container_concurrency_target_fraction > 1:
+    if (
+        lc.container_concurrency_target_fraction <= 0
+        or lc.container_concurrency_target_fraction > 1
+    ):
         raise ConfigError(
             f"container-concurrency-target-percentage = {lc.container_concurrency_target_fraction:f} "
             "is outside of valid range of (0, 100]"
@@ -206,7 +210,9 @@ def validate(lc: Config) -> None:
             "(or at least 1 when allow-zero-initial-scale is false)"
         )
     min_max_scale = 1 if lc.max_scale_limit > 0 else 0
-    if lc.max_scale < min_max_scale or (lc.max_scale_limit > 0 and lc.max_scale > lc.max_scale_limit):
+    if lc.max_scale < min_max_scale or (
+        lc.max_scale_limit > 0 and lc.max_scale > lc.max_scale_limit
+    ):
         raise ConfigError(
             f"max-scale = {lc.max_scale}, must be in [{min_max_scale}, "
             f"max-scale-limit({lc.max_scale_limit})] range"
@@ -217,7 +223,6 @@ def validate(lc: Config) -> None:
         raise ConfigError(
             f"min-scale = {lc.min_scale}, must be in [0, max-scale({lc.max_scale})] range"
         )
-    _ = math  # keep the import list honest for readers of the formulas above
 
 
 def duration_field(name: str) -> bool:

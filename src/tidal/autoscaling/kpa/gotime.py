@@ -31,7 +31,7 @@ _UNITS = {
     "m": MINUTE,
     "h": HOUR,
 }
-_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]+)")
+_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]*)")
 
 
 class DurationError(ValueError):
@@ -56,6 +56,8 @@ def parse_duration(text: str) -> int:
         if not m or m.group(1) in ("", "."):
             raise DurationError(f'time: invalid duration "{orig}"')
         number, unit = m.group(1), m.group(2)
+        if not unit:
+            raise DurationError(f'time: missing unit in duration "{orig}"')
         if unit not in _UNITS:
             raise DurationError(f'time: unknown unit "{unit}" in duration "{orig}"')
         whole, _, frac = number.partition(".")

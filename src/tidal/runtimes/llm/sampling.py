@@ -58,13 +58,21 @@ class TextStream:
             at, self.stop_reason = min(hits)
             self.text = self.text[: at + (len(self.stop_reason) if self._include_stop else 0)]
             return self._take(len(self.text))
-        return self._take(len(self.text) - self._hold)
+        return self._take(len(self.text) - self._partial_stop())
 
     def finish(self) -> str:
         """The sequence ended: flush what was held back."""
         if self.stop_reason is None:
             self.text += self._decoder.decode(b"", final=True)
         return self._take(len(self.text))
+
+    def _partial_stop(self) -> int:
+        """Length of the longest tail of the text that a stop string starts with."""
+        for k in range(min(self._hold, len(self.text)), 0, -1):
+            tail = self.text[-k:]
+            if any(s.startswith(tail) for s in self._stop):
+                return k
+        return 0
 
     def _take(self, upto: int) -> str:
         if upto <= self.sent:

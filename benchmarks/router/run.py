@@ -1,0 +1,151 @@
+"""Router throughput: hey -c 20 for 30 s against one iris pod directly, through the tidal router
+and through nginx (proxy_pass with upstream keep-alive, one worker: one event loop each), in one
+run. Results with ratios go to benchmarks/results/router.md.
+
+    .venv/bin/python benchmarks/router/run.py [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "router"))
+from iris_pod import (
+    PREDICT_PATH,
+    ROOT,
+    free_port,
+    hey,
+    pod_ip,
+    start_iris,
+    stop,
+    train_iris,
+    wait_port,
+)
+
+HOST = "sklearn-iris-default.example.com"
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  upstream iris {{ server {ip}:{port}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{listen};
+    location / {{
+      proxy_pass http://iris;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "router.md"))
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="tidal-bench-router-"))
+    model = train_iris(tmp / "model")
+    ip, port = pod_ip(), 8080
+    procs: list[subprocess.Popen] = []
+    try:
+        pod = start_iris(model, ip, port)
+        procs.append(pod)
+        wait_port(ip, port)
+        routes = {
+            "services": {
+                "default/sklearn-iris-predictor": {
+                    "hosts": [HOST],
+                    "endpoints": [[ip, port, "sklearn-iris-predictor-bench"]],
+                }
+            }
+        }
+        (tmp / "routes.json").write_text(json.dumps(routes))
+        rport = free_port()
+        router = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tidal.router",
+                "--static",
+                str(tmp / "routes.json"),
+                "--port",
+                str(rport),
+                "--admin-port",
+                "0",
+            ],
+            start_new_session=True,
+        )
+        procs.append(router)
+        wait_port("127.0.0.1", rport)
+        nport = free_port()
+        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, ip=ip, port=port, listen=nport))
+        nginx = subprocess.Popen(
+            ["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)], start_new_session=True
+        )
+        procs.append(nginx)
+        wait_port("127.0.0.1", nport)
+        targets = {
+            "direct": (f"http://{ip}:{port}{PREDICT_PATH}", None),
+            "tidal router": (f"http://127.0.0.1:{rport}{PREDICT_PATH}", HOST),
+            "nginx proxy_pass": (f"http://127.0.0.1:{nport}{PREDICT_PATH}", HOST),
+        }
+        for url, host in targets.values():  # warm up every path (and check it answers)
+            hey(url, seconds=2, host=host)
+        results = {}
+        for name, (url, host) in targets.items():
+            results[name] = hey(url, seconds=args.seconds, host=host)
+            print(name, results[name], flush=True)
+    finally:
+        for p in reversed(procs):
+            stop(p)
+    d, r, n = (results[k]["rps"] for k in ("direct", "tidal router", "nginx proxy_pass"))
+    lines = [
+        "# Router throughput",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()} "
+        f"({__import__('os').cpu_count()} CPUs, shared with other work), Python {platform.python_version()}.",
+        f"`hey -z {args.seconds}s -c 20 -m POST -D examples/iris/iris-input.json` against one iris pod "
+        "(`python -m sklearnserver`, one worker) on its own 127.x address: directly, through `python -m "
+        "tidal.router` (routes from `--static`), and through nginx (`proxy_pass`, upstream keep-alive, "
+        "`worker_processes 1`). One run each, one after another; command: "
+        "`.venv/bin/python benchmarks/router/run.py`.",
+        "",
+        "| path | req/s | p50 (ms) | p99 (ms) | non-2xx |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, res in results.items():
+        lines.append(
+            f"| {name} | {res['rps']:.0f} | {res['p50'] * 1000:.1f} | {res['p99'] * 1000:.1f} | {int(res['non2xx'])} |"
+        )
+    lines += [
+        "",
+        f"- router / direct: **{r / d:.2f}** (target ≥ 0.85)",
+        f"- router / nginx: **{r / n:.2f}** (target ≥ 0.9)",
+        "",
+    ]
+    Path(args.out).write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

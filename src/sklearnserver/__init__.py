@@ -1,0 +1,1 @@
+"""KServe's `python -m sklearnserver` command line, served by tidal's runtime (same flags)."""

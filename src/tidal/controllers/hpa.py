@@ -1,0 +1,373 @@
+"""The HorizontalPodAutoscaler controller (`horizontal.go`): gathers the target's /scale, its
+pods and their metrics, calls the pure `tidal.autoscaling.hpa.decide`, and writes /scale, the
+HPA status (only when it changed) and events (`horizontal-pod-autoscaler`).
+
+Sync period: the profile's (15 s in `kubernetes`, 1 s in `fast`), per HPA overridable with the
+annotations `autoscaling.tidal.dev/profile` and `autoscaling.tidal.dev/sync-period` (`5s`).
+Like Kubernetes, a new HPA or a spec change is processed at once, status-only updates wait for
+the period. The recommendation and scale-event history Kubernetes keeps in memory is kept in the
+annotation `autoscaling.tidal.dev/history`, so a restarted plane continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from tidal.api.client import ApiClient, Obj
+from tidal.api.errors import Conflict, NotFound, TidalError
+from tidal.api.events import make_event
+from tidal.api.meta import selector_string
+from tidal.api.resources import by_kind
+from tidal.autoscaling import profiles
+from tidal.autoscaling.hpa import (
+    Decision,
+    History,
+    Inputs,
+    MetricData,
+    Scale,
+    decide,
+    default_spec,
+    rescale_failed,
+)
+from tidal.autoscaling.hpa.observe import (
+    external_data,
+    object_data,
+    pod_from_obj,
+    pods_data,
+    resource_data,
+)
+from tidal.controllers.loop import Key, Loop, Watch
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "horizontal-pod-autoscaler"
+HISTORY_ANNOTATION = "autoscaling.tidal.dev/history"
+KIND = "HorizontalPodAutoscaler"
+
+
+def history_of(hpa: Obj) -> History:
+    raw = ((hpa.get("metadata") or {}).get("annotations") or {}).get(HISTORY_ANNOTATION)
+    if not raw:
+        return History()
+    try:
+        return History.from_dict(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return History()
+
+
+def encode_history(h: History) -> str:
+    d = h.to_dict()
+    for key in d:
+        d[key] = [[round(a, 3), n] for a, n in d[key]]
+    return orjson.dumps(d).decode()
+
+
+def profile_of(hpa: Obj, default: profiles.Profile) -> tuple[profiles.Profile, float]:
+    """The HPA's profile and sync period (annotations win; bad values fall back, logged)."""
+    ann = (hpa.get("metadata") or {}).get("annotations") or {}
+    prof = default
+    if ann.get(profiles.PROFILE_ANNOTATION):
+        try:
+            prof = profiles.get(ann[profiles.PROFILE_ANNOTATION])
+        except ValueError as exc:
+            log.warning("hpa %s: %s", (hpa.get("metadata") or {}).get("name"), exc)
+    period = prof.sync_period_s
+    if ann.get(profiles.SYNC_PERIOD_ANNOTATION):
+        try:
+            period = profiles.parse_duration(ann[profiles.SYNC_PERIOD_ANNOTATION])
+        except ValueError as exc:
+            log.warning("hpa %s: %s", (hpa.get("metadata") or {}).get("name"), exc)
+    return prof, period
+
+
+class HPAController:
+    """Reconciler for `tidal.controllers.loop.Loop`; `sync(hpa)` is one Kubernetes reconcile."""
+
+    name = "hpa"
+    watches = (Watch(KIND),)
+
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        profile: profiles.Profile | str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.profile = profile if isinstance(profile, profiles.Profile) else profiles.get(profile)
+        self.clock = clock
+        self._last: dict[Key, tuple[float, Any]] = {}  # key -> (last sync, spec then)
+        self._events: dict[tuple[Key, str, str, str], tuple[str, int]] = {}
+
+    # -- loop entry ------------------------------------------------------------------------------
+    async def reconcile(self, key: Key, loop: Loop | None = None) -> float | None:
+        ns, name = key
+        hpa = loop.informer(KIND).get(ns, name) if loop is not None else None
+        if hpa is None:
+            try:
+                hpa = await self.client.get(KIND, name, ns)
+            except NotFound:
+                self.forget(key)
+                return None
+        _, period = profile_of(hpa, self.profile)
+        now = self.clock()
+        last = self._last.get(key)
+        spec = hpa.get("spec")
+        if last is not None and last[1] == spec and now - last[0] < period:
+            return period - (now - last[0])  # status-only change: wait for the period
+        await self.sync(hpa)
+        return period
+
+    def forget(self, key: Key) -> None:
+        self._last.pop(key, None)
+        for k in [k for k in self._events if k[0] == key]:
+            del self._events[k]
+
+    def due(self, hpa: Obj, now: float) -> bool:
+        meta = hpa.get("metadata") or {}
+        last = self._last.get((meta.get("namespace") or "default", meta.get("name", "")))
+        if last is None or last[1] != hpa.get("spec"):
+            return True
+        return now - last[0] >= profile_of(hpa, self.profile)[1] - 1e-9
+
+    async def sync_due(self) -> list[tuple[Obj, Decision]]:
+        """Sync every HPA whose period has passed (the simulator drives this on virtual time)."""
+        now = self.clock()
+        done = []
+        for hpa in (await self.client.list(KIND)).get("items", []):
+            if self.due(hpa, now):
+                done.append((hpa, await self.sync(hpa)))
+        return done
+
+    # -- one reconcile ---------------------------------------------------------------------------
+    async def sync(self, hpa: Obj) -> Decision:
+        meta = hpa.get("metadata") or {}
+        ns, name = meta.get("namespace") or "default", meta.get("name", "")
+        now = self.clock()
+        self._last[(ns, name)] = (now, copy.deepcopy(hpa.get("spec")))
+        prof, _ = profile_of(hpa, self.profile)
+        spec = default_spec(hpa.get("spec") or {})
+        ref = spec.get("scaleTargetRef") or {}
+        status = hpa.get("status") or {}
+        history = history_of(hpa)
+
+        scale_obj: Obj | None = None
+        scale_error = None
+        try:
+            scale_obj = await self.client.get(
+                ref.get("kind", ""), ref.get("name", ""), ns, subresource="scale"
+            )
+        except (TidalError, KeyError) as exc:
+            scale_error = str(exc) or type(exc).__name__
+        scale = None
+        pods: tuple = ()
+        metrics: tuple[MetricData, ...] = ()
+        if scale_obj is not None:
+            scale = Scale(
+                int((scale_obj.get("spec") or {}).get("replicas") or 0),
+                int((scale_obj.get("status") or {}).get("replicas") or 0),
+                (scale_obj.get("status") or {}).get("selector") or None,
+            )
+            if scale.selector:
+                pods, metrics = await self._observe(ns, scale.selector, spec)
+        inputs = Inputs(
+            now=now,
+            spec=spec,
+            scale=scale,
+            pods=pods,
+            metrics=metrics,
+            history=history,
+            status=status,
+            settings=prof.settings,
+            scale_error=scale_error,
+            namespace=ns,
+        )
+        decision = decide(inputs)
+        if decision.rescale and scale_obj is not None:
+            err = await self._write_scale(ref, ns, decision.replicas)
+            if err is not None:
+                decision = rescale_failed(inputs, decision, err)
+        for ev in decision.events:
+            await self._event(hpa, ev.type, ev.reason, ev.message, now)
+        await self._write_status(hpa, decision.status)
+        if encode_history(decision.history) != encode_history(history) or not history.seen:
+            try:
+                await self.client.patch(
+                    KIND,
+                    name,
+                    {
+                        "metadata": {
+                            "annotations": {HISTORY_ANNOTATION: encode_history(decision.history)}
+                        }
+                    },
+                    ns,
+                )
+            except TidalError as exc:
+                log.warning("hpa %s/%s: saving history: %s", ns, name, exc)
+        return decision
+
+    async def _observe(
+        self, ns: str, selector: str, spec: Obj
+    ) -> tuple[tuple, tuple[MetricData, ...]]:
+        try:
+            pod_objs = (await self.client.list("Pod", ns, label_selector=selector)).get("items", [])
+        except TidalError as exc:
+            log.warning("hpa: listing pods %s: %s", selector, exc)
+            pod_objs = []
+        pods = tuple(pod_from_obj(p) for p in pod_objs)
+        pod_metrics: tuple[list | None, str | None] | None = None
+        out: list[MetricData] = []
+        for m in spec.get("metrics") or ():
+            kind = m.get("type")
+            if kind in ("Resource", "ContainerResource"):
+                if pod_metrics is None:
+                    pod_metrics = await self._raw_items(
+                        f"/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods",
+                        {"labelSelector": selector},
+                    )
+                src = m.get("resource" if kind == "Resource" else "containerResource") or {}
+                container = src.get("container", "") if kind == "ContainerResource" else ""
+                out.append(
+                    resource_data(pod_metrics[0], src.get("name", ""), container, pod_metrics[1])
+                )
+            elif kind == "Pods":
+                metric = (m.get("pods") or {}).get("metric") or {}
+                params = {"labelSelector": selector}
+                if metric.get("selector"):
+                    params["metricLabelSelector"] = selector_string(metric["selector"])
+                body, err = await self._raw(
+                    f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{ns}/pods/*/{metric.get('name', '')}",
+                    params,
+                )
+                out.append(pods_data(body, err))
+            elif kind == "Object":
+                src = m.get("object") or {}
+                metric, obj = src.get("metric") or {}, src.get("describedObject") or {}
+                if obj.get("kind") == "Namespace":
+                    path = f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{obj.get('name', '')}/metrics/{metric.get('name', '')}"
+                else:
+                    try:
+                        plural = by_kind(obj.get("kind", "")).plural
+                    except KeyError:
+                        plural = obj.get("kind", "").lower() + "s"
+                    path = f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{ns}/{plural}/{obj.get('name', '')}/{metric.get('name', '')}"
+                params = (
+                    {"metricLabelSelector": selector_string(metric["selector"])}
+                    if metric.get("selector")
+                    else None
+                )
+                body, err = await self._raw(path, params)
+                out.append(object_data(body, err))
+            elif kind == "External":
+                metric = (m.get("external") or {}).get("metric") or {}
+                params = (
+                    {"labelSelector": selector_string(metric["selector"])}
+                    if metric.get("selector")
+                    else None
+                )
+                body, err = await self._raw(
+                    f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/{metric.get('name', '')}",
+                    params,
+                )
+                out.append(external_data(body, err))
+            else:
+                out.append(MetricData(error=f"unknown metric source type {kind!r}"))
+        return pods, tuple(out)
+
+    async def _raw(self, path: str, params: dict[str, str] | None) -> tuple[Obj | None, str | None]:
+        try:
+            return await self.client.get_raw(path, params=params), None
+        except (TidalError, OSError) as exc:
+            return None, str(exc) or type(exc).__name__
+
+    async def _raw_items(self, path: str, params: dict[str, str]) -> tuple[list | None, str | None]:
+        body, err = await self._raw(path, params)
+        return ((body or {}).get("items") if err is None else None), err
+
+    async def _write_scale(self, ref: Obj, ns: str, replicas: int) -> str | None:
+        """Set the target's /scale `spec.replicas` (retried on conflict); the error text on failure."""
+        for attempt in range(5):
+            try:
+                await self.client.patch(
+                    ref.get("kind", ""),
+                    ref.get("name", ""),
+                    {"spec": {"replicas": replicas}},
+                    ns,
+                    subresource="scale",
+                )
+                return None
+            except Conflict as exc:
+                if attempt == 4:
+                    return str(exc)
+            except TidalError as exc:
+                return str(exc)
+        return "conflict"
+
+    async def _write_status(self, hpa: Obj, status: Obj) -> None:
+        """`updateStatusIfNeeded`: nothing is written when the status is unchanged."""
+        if status == (hpa.get("status") or {}):
+            return
+        obj = copy.deepcopy(hpa)
+        obj["status"] = status
+        meta = hpa.get("metadata") or {}
+        for _ in range(3):
+            try:
+                await self.client.update(obj, subresource="status")
+                return
+            except Conflict:
+                try:
+                    fresh = await self.client.get(KIND, meta.get("name", ""), meta.get("namespace"))
+                except TidalError:
+                    return
+                fresh["status"] = status
+                obj = fresh
+            except TidalError as exc:
+                await self._event(hpa, "Warning", "FailedUpdateStatus", str(exc), self.clock())
+                return
+
+    async def _event(self, hpa: Obj, type_: str, reason: str, message: str, now: float) -> None:
+        """Record an event; a repeat of the same one bumps its count (as the event recorder)."""
+        meta = hpa.get("metadata") or {}
+        key = ((meta.get("namespace") or "default", meta.get("name", "")), type_, reason, message)
+        seen = self._events.get(key)
+        from tidal.api.events import rfc3339
+
+        if seen is not None:
+            name, count = seen
+            try:
+                await self.client.patch(
+                    "Event",
+                    name,
+                    {"count": count + 1, "lastTimestamp": rfc3339(now)},
+                    meta.get("namespace") or "default",
+                )
+                self._events[key] = (name, count + 1)
+                return
+            except TidalError:
+                pass
+        ev = make_event(hpa, reason, message, now=now, component=COMPONENT, type_=type_)
+        try:
+            await self.client.create(ev)
+            self._events[key] = (ev["metadata"]["name"], 1)
+        except TidalError as exc:
+            log.warning("hpa %s: event %s: %s", meta.get("name"), reason, exc)
+
+
+async def run(
+    client: ApiClient, *, profile: str | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run the controller on its own Loop until `stop` is set (the plane composes it)."""
+    controller = HPAController(client, profile=profile)
+    loop = Loop(client, controller, resync_s=controller.profile.sync_period_s)
+    await loop.start()
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await loop.stop()

@@ -1,0 +1,35 @@
+"""Restart back-off, PURE: the kubelet's crash-loop delay.
+
+The kubelet restarts a container that exited for the first time at once, then waits 10 s,
+doubling each time up to 5 minutes (`CrashLoopBackOff` while it waits); a container that ran
+for 10 minutes (2 × the cap) before it exited starts the sequence again.
+"""
+
+from __future__ import annotations
+
+INITIAL_S = 10.0
+MAX_S = 300.0
+
+
+def delay(failures: int, initial_s: float = INITIAL_S, max_s: float = MAX_S) -> float:
+    """The wait before restarting after the `failures`-th consecutive exit (1 = the first)."""
+    if failures <= 1:
+        return 0.0
+    return min(initial_s * 2 ** (failures - 2), max_s)
+
+
+def failures_after_exit(failures: int, ran_for_s: float, max_s: float = MAX_S) -> int:
+    """The consecutive-exit count once a container exits after running `ran_for_s`."""
+    return 1 if ran_for_s >= 2 * max_s else failures + 1
+
+
+def human(seconds: float) -> str:
+    """`10s`, `1m20s`, `5m0s`: Go's duration format as the kubelet prints it."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m}m{s}s"

@@ -1,0 +1,728 @@
+"""The pod runner ("kubelet"): Pods in the API become process groups on this machine.
+
+It watches every Pod, schedules each (`schedule.py`: GPUs against the node's, CPU/memory only
+when capacity is enforced), gives it an IP in 127/8 (`ips.py`), runs each container's command
+in its own session with the pod's env and working folder, probes readiness (`probes.py`),
+restarts with the kubelet's back-off (`backoff.py`), and on deletion takes the pod out of
+Endpoints (Ready false), waits a beat, SIGTERMs, waits the grace period and SIGKILLs.
+
+Processes outlive the plane. Each pod's folder holds `state.json` (uid, IP, GPUs, per container
+pid + process start time, restart counts); a restarted runner adopts the processes that still
+match and kills the ones whose pod is gone, so none is orphaned. Status is written as Kubernetes
+shapes it (`status.py`) and Events carry the kubelet's and the scheduler's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tidal.api.client import ApiClient, Obj
+from tidal.api.errors import ApiError, Gone, NotFound, TidalError
+from tidal.api.events import make_event
+from tidal.api.meta import parse_time
+from tidal.pods import backoff, ips, probes
+from tidal.pods import process as procs
+from tidal.pods.schedule import Node, Requests, pod_requests, schedule
+from tidal.pods.status import (
+    ContainerState,
+    PodState,
+    container_status,
+    pod_status,
+    qos_class,
+    terminated,
+)
+
+log = logging.getLogger("tidal.pods")
+
+DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+FAST_PROBE_S = 0.05  # probe period until the first success: pods become Ready without lag
+VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
+
+
+@dataclass
+class RunnerSettings:
+    """Knobs of the runner; defaults are Kubernetes' (docs/PODS.md)."""
+
+    enforce_capacity: bool = False  # check CPU/memory requests against the node (off: record only)
+    node_cpu: float | None = None  # cores; default: this machine's
+    node_memory: int | None = None  # bytes; default: this machine's
+    backoff_initial_s: float = backoff.INITIAL_S
+    backoff_max_s: float = backoff.MAX_S
+    endpoint_drain_s: float = 1.0  # between leaving Endpoints and SIGTERM
+    unschedulable_retry_s: float = 5.0
+    host_ip: str = "127.0.0.1"
+    inherit_env: bool = True  # start from the plane's env (PATH, venv) before the pod's
+
+
+@dataclass
+class PodTarget:
+    """What the resource sampler needs to know about a running pod."""
+
+    namespace: str
+    name: str
+    labels: dict[str, str]
+    creation_timestamp: str
+    containers: list[tuple[str, int]] = field(default_factory=list)  # (container, pid)
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion; `$$` escapes; unknown references stay as written."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+
+    return VAR_REF.sub(sub, text)
+
+
+def _field_ref(pod: Obj, path: str, pod_ip: str, node: str, host_ip: str) -> str:
+    meta = pod.get("metadata") or {}
+    simple = {
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", ""),
+        "metadata.uid": meta.get("uid", ""),
+        "spec.nodeName": node,
+        "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName", "default"),
+        "status.podIP": pod_ip,
+        "status.hostIP": host_ip,
+    }
+    if path in simple:
+        return simple[path]
+    m = re.match(r"^metadata\.(labels|annotations)\['(.+)'\]$", path)
+    if m:
+        return (meta.get(m.group(1)) or {}).get(m.group(2), "")
+    return ""
+
+
+class PodWorker:
+    """One pod's life on this node: schedule, run its containers, terminate."""
+
+    def __init__(self, runner: PodRunner, pod: Obj) -> None:
+        self.runner = runner
+        self.pod = pod
+        meta = pod["metadata"]
+        self.uid: str = meta.get("uid", "")
+        self.ns: str = meta.get("namespace") or "default"
+        self.name: str = meta["name"]
+        self.dir = runner.home / "pods" / self.ns / self.name
+        self.state = PodState(qos_class=qos_class(pod))
+        self.containers = [
+            ContainerState(name=c.get("name", f"c{i}"), image=c.get("image", ""))
+            for i, c in enumerate(self._specs())
+        ]
+        self.refs: dict[str, tuple[Any, procs.ProcessRef]] = {}  # container -> (Popen|None, ref)
+        self.requests = Requests()
+        self.gpus: tuple[str, ...] = ()
+        self.wake = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.deleted = False
+        self._last_written: Any = None
+        self._write_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    # --- inputs from the watch ----------------------------------------------------------
+    def _specs(self) -> list[Obj]:
+        return list((self.pod.get("spec") or {}).get("containers") or [])
+
+    def update(self, pod: Obj) -> None:
+        self.pod = pod
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            self.stop.set()
+        self.wake.set()
+
+    def mark_deleted(self) -> None:
+        self.deleted = True
+        self.stop.set()
+        self.wake.set()
+
+    # --- plumbing: events, status, state file -------------------------------------------
+    async def event(
+        self,
+        reason: str,
+        message: str,
+        *,
+        type_: str = "Normal",
+        component: str = "kubelet",
+        container: str | None = None,
+    ) -> None:
+        ev = make_event(
+            self.pod, reason, message, now=self.runner.clock(), component=component, type_=type_
+        )
+        ev["involvedObject"]["apiVersion"] = "v1"
+        ev["involvedObject"]["kind"] = "Pod"
+        if container:
+            ev["involvedObject"]["fieldPath"] = f"spec.containers{{{container}}}"
+        if component == "kubelet":
+            ev["source"]["host"] = self.runner.node.name
+            ev["reportingInstance"] = self.runner.node.name
+        try:
+            await self.runner.client.create(ev, namespace=self.ns)
+        except (TidalError, OSError) as exc:
+            log.warning("event %s for %s/%s: %s", reason, self.ns, self.name, exc)
+
+    def render(self) -> Obj:
+        policy = (self.pod.get("spec") or {}).get("restartPolicy") or "Always"
+        return pod_status(self.state, self.containers, policy, self.runner.clock())
+
+    async def write_status(self) -> None:
+        if self.deleted:
+            return
+        async with self._write_lock:
+            status = self.render()
+            if status == self._last_written:
+                return
+            patch = {"status": status}
+            try:
+                self.pod = await self.runner.client.patch(
+                    "Pod", self.name, patch, self.ns, subresource="status"
+                )
+                self._last_written = status
+            except NotFound:
+                self.mark_deleted()
+            except (TidalError, OSError) as exc:
+                log.warning("status of %s/%s: %s", self.ns, self.name, exc)
+
+    def save(self) -> None:
+        """Persist what a restarted runner needs to adopt this pod's processes."""
+        rec = {
+            "uid": self.uid,
+            "namespace": self.ns,
+            "name": self.name,
+            "podIP": self.state.pod_ip,
+            "gpus": list(self.gpus),
+            "startTime": self.state.start_time,
+            "containers": {
+                c.name: {
+                    "pid": self.refs[c.name][1].pid if c.name in self.refs else 0,
+                    "createTime": self.refs[c.name][1].create_time if c.name in self.refs else 0.0,
+                    "startedAt": c.started_at,
+                    "restartCount": c.restart_count,
+                    "failures": c.failures,
+                    "lastTerminated": c.last_terminated,
+                }
+                for c in self.containers
+            },
+        }
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / "state.json.tmp"
+        tmp.write_text(json.dumps(rec))
+        os.replace(tmp, self.dir / "state.json")
+
+    # --- the pod's life -----------------------------------------------------------------
+    async def main(self, record: Obj | None) -> None:
+        try:
+            adopted = record is not None and record.get("uid") == self.uid
+            if adopted:
+                self._restore(record)  # type: ignore[arg-type]
+            elif not await self._schedule():
+                return
+            self.save()
+            for i, c in enumerate(self.containers):
+                ref = None
+                if adopted:
+                    r = (record or {}).get("containers", {}).get(c.name) or {}
+                    if r.get("pid"):
+                        ref = procs.ProcessRef(int(r["pid"]), float(r.get("createTime") or 0))
+                self._tasks.append(asyncio.create_task(self._run_container(i, c, ref)))
+            await self.stop.wait()
+            await self._terminate()
+        except asyncio.CancelledError:  # the plane is stopping: leave the processes running
+            for t in self._tasks:
+                t.cancel()
+            raise
+        except Exception:
+            log.exception("pod %s/%s", self.ns, self.name)
+        finally:
+            self.runner.forget(self)
+
+    def _restore(self, rec: Obj) -> None:
+        st = self.state
+        st.scheduled = True
+        st.pod_ip = rec.get("podIP") or ""
+        st.start_time = float(rec.get("startTime") or 0) or self.runner.clock()
+        self.gpus = tuple(rec.get("gpus") or ())
+        try:
+            self.requests = pod_requests(self.pod)
+        except ValueError:
+            self.requests = Requests()
+        # keep the transition times the API already shows
+        for cond in ((self.pod.get("status") or {}).get("conditions")) or []:
+            at = parse_time(cond.get("lastTransitionTime"))
+            if at is not None:
+                st.transitions[cond.get("type", "")] = (cond.get("status", ""), at)
+        for c in self.containers:
+            r = (rec.get("containers") or {}).get(c.name) or {}
+            c.restart_count = int(r.get("restartCount") or 0)
+            c.failures = int(r.get("failures") or 0)
+            c.last_terminated = r.get("lastTerminated")
+            c.started_at = float(r.get("startedAt") or 0)
+
+    async def _schedule(self) -> bool:
+        runner = self.runner
+        try:
+            self.requests = pod_requests(self.pod)
+        except ValueError as exc:
+            self.state.unschedulable_message = f"invalid resource request: {exc}"
+            await self.write_status()
+            await self.stop.wait()
+            return False
+        told = ""
+        while not self.stop.is_set():
+            others = [w for w in runner.workers.values() if w is not self and w.state.scheduled]
+            placement = schedule(
+                self.requests,
+                runner.node,
+                [w.requests for w in others],
+                [g for w in others for g in w.gpus],
+            )
+            if placement.fits:
+                self.gpus = placement.gpus
+                break
+            if placement.message != told:
+                told = placement.message
+                self.state.unschedulable_message = told
+                await self.event(
+                    "FailedScheduling", told, type_="Warning", component="default-scheduler"
+                )
+                await self.write_status()
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), runner.settings.unschedulable_retry_s)
+        if self.stop.is_set():
+            return False
+        try:  # the binding: a bound pod is deleted gracefully (the runner confirms)
+            self.pod = await runner.client.patch(
+                "Pod", self.name, {"spec": {"nodeName": runner.node.name}}, self.ns
+            )
+        except NotFound:
+            return False
+        except (TidalError, OSError) as exc:
+            log.warning("binding %s/%s: %s", self.ns, self.name, exc)
+        st = self.state
+        st.scheduled = True
+        st.start_time = runner.clock()
+        wanted = (self.pod.get("status") or {}).get("podIP") or None
+        in_use = runner.ips_in_use(exclude=self)
+        st.pod_ip = wanted if wanted and wanted not in in_use else ips.allocate(in_use)
+        await self.event(
+            "Scheduled",
+            f"Successfully assigned {self.ns}/{self.name} to {runner.node.name}",
+            component="default-scheduler",
+        )
+        await self.write_status()
+        return True
+
+    def _env(self, spec: Obj) -> dict[str, str]:
+        runner = self.runner
+        env: dict[str, str] = (
+            dict(os.environ)
+            if runner.settings.inherit_env
+            else {"PATH": os.environ.get("PATH", "")}
+        )
+        base = {
+            "POD_IP": self.state.pod_ip,
+            "POD_NAME": self.name,
+            "POD_NAMESPACE": self.ns,
+            "NODE_NAME": runner.node.name,
+            "HOSTNAME": self.name,
+            "TIDAL_POD_DIR": str(self.dir),
+        }
+        env.update(base)
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpus)
+        elif runner.node.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ""  # no nvidia.com/gpu request: no GPU, as on a cluster
+        own: dict[str, str] = dict(base)
+        for e in spec.get("env") or []:
+            name = e.get("name")
+            if not name:
+                continue
+            if "value" in e:
+                value = expand(str(e.get("value") or ""), own)
+            else:
+                ref = ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+                value = (
+                    _field_ref(
+                        self.pod, ref, self.state.pod_ip, runner.node.name, self.state.host_ip
+                    )
+                    if ref
+                    else ""
+                )
+            own[name] = value
+            env[name] = value
+        return env
+
+    def _argv(self, spec: Obj, env: dict[str, str]) -> list[str]:
+        command = spec.get("command") or []
+        args = spec.get("args") or []
+        if isinstance(command, str):
+            command = ["sh", "-c", command]
+        if isinstance(args, str):
+            args = [args]
+        return [expand(str(a), env) for a in [*command, *args]]
+
+    def _log_path(self, index: int, name: str) -> Path:
+        return self.dir / ("log" if index == 0 else f"log.{name}")
+
+    async def _run_container(
+        self, index: int, c: ContainerState, ref: procs.ProcessRef | None
+    ) -> None:
+        runner = self.runner
+        policy = (self.pod.get("spec") or {}).get("restartPolicy") or "Always"
+        settings = runner.settings
+        while not self.stop.is_set():
+            spec = self._specs()[index]
+            proc = None
+            if ref is not None and procs.is_alive(ref):
+                c.state, c.reason, c.message, c.pid = "running", "", "", ref.pid
+                c.started_at = c.started_at or runner.clock()
+            else:
+                if ref is not None:  # it ended while no runner watched it
+                    self._exited(c, None, runner.clock())
+                    ref = None
+                    if not self._restart(c, policy):
+                        await self.write_status()
+                        return
+                wait = backoff.delay(c.failures, settings.backoff_initial_s, settings.backoff_max_s)
+                if wait > 0:
+                    c.state, c.reason = "waiting", "CrashLoopBackOff"
+                    c.message = f"back-off {backoff.human(wait)} restarting failed container={c.name} pod={self.name}_{self.ns}({self.uid})"
+                    await self.write_status()
+                    await self.event(
+                        "BackOff",
+                        f"Back-off restarting failed container {c.name} in pod {self.name}_{self.ns}({self.uid})",
+                        type_="Warning",
+                        container=c.name,
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), wait)
+                    if self.stop.is_set():
+                        return
+                env = self._env(spec)
+                argv = self._argv(spec, env)
+                self.dir.mkdir(parents=True, exist_ok=True)
+                cwd = Path(spec["workingDir"]) if spec.get("workingDir") else self.dir
+                if c.image:
+                    await self.event(
+                        "Pulled",
+                        f'Container image "{c.image}" already present on machine',
+                        container=c.name,
+                    )
+                try:
+                    if not argv:
+                        raise OSError(
+                            "no command: tidal runs the container's command on the host, not its image"
+                        )
+                    proc, ref = procs.spawn(argv, env, cwd, self._log_path(index, c.name))
+                except OSError as exc:
+                    now = runner.clock()
+                    msg = f"failed to start container {c.name!r}: {exc}"
+                    await self.event("Failed", f"Error: {msg}", type_="Warning", container=c.name)
+                    c.exit_code, c.reason = 128, "StartError"
+                    c.failures += 1
+                    c.last_terminated = terminated(128, "StartError", 0, now, msg)
+                    if not self._restart(c, policy):
+                        await self.write_status()
+                        return
+                    continue
+                self.refs[c.name] = (proc, ref)
+                c.state, c.reason, c.message, c.pid = "running", "", "", ref.pid
+                c.started_at = runner.clock()
+                self.save()
+                await self.event("Created", f"Created container: {c.name}", container=c.name)
+                await self.event("Started", f"Started container {c.name}", container=c.name)
+            self.refs[c.name] = (proc, ref)
+            await self.write_status()
+            prober = asyncio.create_task(self._probe(c, probes.from_container(spec), env=None))
+            try:
+                code = await procs.wait_exit(ref, proc)
+            finally:
+                prober.cancel()
+            if self.stop.is_set():
+                return  # termination owns the rest
+            procs.kill_leftovers(ref.pid)
+            self._exited(c, code, runner.clock())
+            ref = None
+            self.refs.pop(c.name, None)
+            if not self._restart(c, policy):
+                c.state = "terminated"
+                self.save()
+                await self.write_status()
+                return
+            self.save()
+            await self.write_status()
+
+    def _exited(self, c: ContainerState, code: int | None, now: float) -> None:
+        if code is None:  # adopted process: its exit code could not be read
+            c.exit_code, c.reason = 137, "ContainerStatusUnknown"
+            msg = "The container exited while the control plane was down; its exit code is unknown"
+        else:
+            c.exit_code, c.reason, msg = code, ("Completed" if code == 0 else "Error"), ""
+        c.finished_at = now
+        c.ready = False
+        c.last_terminated = terminated(c.exit_code, c.reason, c.started_at, now, msg, c.pid)
+        c.failures = backoff.failures_after_exit(
+            c.failures, now - c.started_at, self.runner.settings.backoff_max_s
+        )
+
+    def _restart(self, c: ContainerState, policy: str) -> bool:
+        """Whether the container starts again (and count the restart)."""
+        if policy == "Never" or (policy == "OnFailure" and c.exit_code == 0):
+            c.state = "terminated"
+            return False
+        c.restart_count += 1
+        c.state, c.reason, c.message = "waiting", "ContainerCreating", ""
+        return True
+
+    async def _probe(
+        self, c: ContainerState, probe: probes.Probe, env: dict[str, str] | None
+    ) -> None:
+        if probe.kind == "none":
+            c.ready = True
+            await self.write_status()
+            return
+        if probe.initial_delay_s:
+            await asyncio.sleep(probe.initial_delay_s)
+        ok_n = bad_n = 0
+        while True:
+            ok = await probes.check(probe, self.state.pod_ip, env)
+            if ok:
+                ok_n, bad_n = ok_n + 1, 0
+                if not c.ready and ok_n >= probe.success_threshold and not self.state.terminating:
+                    c.ready = True
+                    await self.write_status()
+            else:
+                ok_n, bad_n = 0, bad_n + 1
+                if c.ready and bad_n >= probe.failure_threshold:
+                    c.ready = False
+                    await self.write_status()
+            await asyncio.sleep(probe.period_s if c.ready else min(probe.period_s, FAST_PROBE_S))
+
+    async def _terminate(self) -> None:
+        """Out of Endpoints (Ready false), a beat, SIGTERM, grace period, SIGKILL."""
+        runner = self.runner
+        self.state.terminating = True
+        for c in self.containers:
+            c.ready = False
+        if not self.deleted:
+            await self.write_status()
+        if any(procs.is_alive(ref) for _, ref in self.refs.values()):
+            await asyncio.sleep(runner.settings.endpoint_drain_s)
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        meta = self.pod.get("metadata") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = (self.pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        grace_s = 30.0 if grace is None else float(grace)
+        live = [(name, p, ref) for name, (p, ref) in self.refs.items() if procs.is_alive(ref)]
+        for name, _, _ in live:
+            await self.event("Killing", f"Stopping container {name}", container=name)
+        await asyncio.gather(*(procs.terminate(ref, p, grace_s) for _, p, ref in live))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if not self.deleted:  # graceful deletion: the kubelet confirms with the final delete
+            with contextlib.suppress(NotFound, TidalError, OSError):
+                try:
+                    await runner.client.delete("Pod", self.name, self.ns, grace_period_seconds=0)  # type: ignore[call-arg]
+                except TypeError:  # a client without the parameter
+                    await runner.client.delete("Pod", self.name, self.ns)
+
+
+class PodRunner:
+    """Runs the Pods of the API on this machine (node `node_name`)."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        home: Path | str,
+        node_name: str = "tidal-node",
+        gpus: Sequence[str] = (),
+        *,
+        settings: RunnerSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.home = Path(home)
+        self.settings = settings or RunnerSettings()
+        s = self.settings
+        self.node = Node(
+            name=node_name,
+            gpus=tuple(str(g) for g in gpus),
+            cpu=Fraction(str(s.node_cpu))
+            if s.node_cpu is not None
+            else Fraction(os.cpu_count() or 1),
+            memory=Fraction(s.node_memory)
+            if s.node_memory is not None
+            else Fraction(psutil.virtual_memory().total),
+            enforce_capacity=s.enforce_capacity,
+        )
+        self.clock = clock
+        self.workers: dict[str, PodWorker] = {}  # uid -> worker
+        self.started = asyncio.Event()
+
+    # --- what other parts read ----------------------------------------------------------
+    def ips_in_use(self, exclude: PodWorker | None = None) -> set[str]:
+        return {
+            w.state.pod_ip for w in self.workers.values() if w is not exclude and w.state.pod_ip
+        }
+
+    def pod_targets(self) -> list[PodTarget]:
+        """Running pods and their container pids (the resource sampler's input)."""
+        out = []
+        for w in self.workers.values():
+            meta = w.pod.get("metadata") or {}
+            pids = [(name, ref.pid) for name, (_, ref) in w.refs.items()]
+            if pids:
+                out.append(
+                    PodTarget(
+                        w.ns,
+                        w.name,
+                        dict(meta.get("labels") or {}),
+                        meta.get("creationTimestamp") or "",
+                        pids,
+                    )
+                )
+        return out
+
+    def container_statuses(self, uid: str) -> list[Obj]:
+        w = self.workers.get(uid)
+        return [container_status(c) for c in w.containers] if w else []
+
+    def forget(self, worker: PodWorker) -> None:
+        if self.workers.get(worker.uid) is worker:
+            del self.workers[worker.uid]
+        for w in self.workers.values():  # a freed GPU or IP may let a Pending pod in
+            if not w.state.scheduled:
+                w.wake.set()
+
+    # --- the loop -----------------------------------------------------------------------
+    def _records(self) -> dict[str, Obj]:
+        out: dict[str, Obj] = {}
+        root = self.home / "pods"
+        for f in root.glob("*/*/state.json"):
+            try:
+                rec = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            rec["_dir"] = str(f.parent)
+            out[rec.get("uid", "")] = rec
+        return out
+
+    def _sweep_orphans(self, records: dict[str, Obj], live_uids: set[str]) -> None:
+        """Kill the processes of pods that no longer exist (deleted while no runner ran)."""
+        for uid, rec in records.items():
+            if uid in live_uids:
+                continue
+            for c in (rec.get("containers") or {}).values():
+                if c.get("pid"):
+                    ref = procs.ProcessRef(int(c["pid"]), float(c.get("createTime") or 0))
+                    if procs.is_alive(ref):
+                        log.info(
+                            "killing orphan pid %d of gone pod %s/%s",
+                            ref.pid,
+                            rec.get("namespace"),
+                            rec.get("name"),
+                        )
+                        procs.signal_tree(ref, 9)
+            shutil.rmtree(rec["_dir"], ignore_errors=True)
+
+    def _add(self, pod: Obj, record: Obj | None = None) -> None:
+        uid = (pod.get("metadata") or {}).get("uid", "")
+        name = (pod.get("metadata") or {}).get("name", "")
+        ns = (pod.get("metadata") or {}).get("namespace") or "default"
+        if not uid or not DNS1123.match(name) or not DNS1123.match(ns):
+            log.warning("ignoring pod %r/%r: bad name or no uid", ns, name)
+            return
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and node != self.node.name:
+            return
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed") and record is None:
+            return
+        w = PodWorker(self, pod)
+        self.workers[uid] = w
+        w.task = asyncio.create_task(w.main(record))
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            w.stop.set()
+
+    async def run(self) -> None:
+        """List, adopt or replace what runs, sweep orphans, then follow the watch forever."""
+        first = True
+        delay = 0.2
+        while True:
+            try:
+                listed = await self.client.list("Pod")
+                items = listed.get("items") or []
+                if first:
+                    records = self._records()
+                    live = {(p.get("metadata") or {}).get("uid", "") for p in items}
+                    self._sweep_orphans(records, live)
+                    for pod in items:
+                        uid = pod["metadata"].get("uid", "")
+                        if uid not in self.workers:
+                            self._add(pod, records.get(uid))
+                    first = False
+                    self.started.set()
+                else:
+                    self._resync(items)
+                delay = 0.2
+                rv = (listed.get("metadata") or {}).get("resourceVersion")
+                async for typ, pod in self.client.watch("Pod", resource_version=rv):
+                    self._on_event(typ, pod)
+                continue
+            except Gone:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except (ApiError, TidalError, OSError) as exc:
+                log.warning("pod watch: %s; retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _resync(self, items: list[Obj]) -> None:
+        seen = set()
+        for pod in items:
+            uid = pod["metadata"].get("uid", "")
+            seen.add(uid)
+            self._on_event("MODIFIED", pod)
+        for uid, w in list(self.workers.items()):
+            if uid not in seen:
+                w.mark_deleted()
+
+    def _on_event(self, typ: str, pod: Obj) -> None:
+        uid = (pod.get("metadata") or {}).get("uid", "")
+        w = self.workers.get(uid)
+        if typ == "DELETED":
+            if w is not None:
+                w.mark_deleted()
+            return
+        if typ not in ("ADDED", "MODIFIED"):
+            return
+        if w is None:
+            self._add(pod)
+        else:
+            w.update(pod)
+
+    async def stop(self) -> None:
+        """Stop watching; pods keep running (the next runner adopts them)."""
+        tasks = [w.task for w in self.workers.values() if w.task is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,732 @@
+"""The HTTPS face of the API server: a raw ASGI app that maps Kubernetes REST paths onto the
+`Registry` verbs and renders what kubectl 1.32 expects (kubectl.md): bearer-token auth on
+every path (401 Status), `/version`, aggregated and legacy discovery, OpenAPI v3, Tables,
+watch streams (one JSON event per line, flushed), `pods/NAME/log`, `/scale`, the three patch
+content types, `dryRun=All`, `fieldValidation=Strict`, and the aggregated APIs the plane mounts
+with `register_api` (metrics.k8s.io, custom.metrics.k8s.io, external.metrics.k8s.io).
+
+Aggregated API providers implement `ApiProvider`:
+
+    class PodMetricsProvider:
+        def resources(self) -> list[dict]:      # APIResource entries for discovery
+            return [{"name": "pods", "singularName": "", "namespaced": True,
+                     "kind": "PodMetrics", "verbs": ["get", "list"]}]
+        async def handle(self, path: str, params: dict[str, str]) -> dict:
+            # path below /apis/<group>/<version>, e.g. "/namespaces/default/pods"
+            ...                                 # raise tidal.api.errors.NotFound etc.
+
+    app.register_api("metrics.k8s.io/v1beta1", PodMetricsProvider())
+
+`InProcessClient(registry, raw=app.get_raw)` lets in-process components read those APIs too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+import orjson
+
+from tidal.api.errors import (
+    ApiError,
+    BadRequest,
+    Gone,
+    MethodNotAllowed,
+    NotFound,
+    ServerError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from tidal.api.meta import rfc3339_micro
+from tidal.api.resources import RESOURCES, ResourceType
+from tidal.server import discovery, openapi, tables
+from tidal.server.registry import Registry, qualified
+from tidal.server.schema import strict_message, unknown_fields
+
+log = logging.getLogger("tidal.server")
+
+Obj = dict[str, Any]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+JSON = b"application/json"
+TABLE_CT = b"application/json;as=Table;v=v1;g=meta.k8s.io"
+VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.4",
+    "gitCommit": "tidal",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23.8",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+    "application/apply-patch+cbor": "apply",
+}
+
+
+class ApiProvider(Protocol):
+    """An aggregated API group/version mounted under `/apis/<group>/<version>`."""
+
+    def resources(self) -> list[Obj]:
+        """APIResource entries (`name`, `singularName`, `namespaced`, `kind`, `verbs`)."""
+        ...
+
+    async def handle(self, path: str, params: dict[str, str]) -> Obj:
+        """Answer a GET below the group/version (`/namespaces/default/pods`)."""
+        ...
+
+
+_DEFAULT_PROVIDERS: dict[str, ApiProvider] = {}
+
+
+def register_api(group_version: str, provider: ApiProvider, app: ApiServer | None = None) -> None:
+    """Mount `provider` at `/apis/<group_version>` on `app` (or on every ApiServer made after)."""
+    if app is not None:
+        app.register_api(group_version, provider)
+    else:
+        _DEFAULT_PROVIDERS[group_version] = provider
+
+
+_BY_PATH: dict[tuple[str, str, str], ResourceType] = {
+    (r.group, r.version, r.plural): r for r in RESOURCES
+}
+
+
+class _Request:
+    __slots__ = ("method", "path", "params", "headers", "body")
+
+    def __init__(self, scope: Scope, body: bytes) -> None:
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        qs = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        self.params = {k: v[-1] for k, v in qs.items()}
+        self.headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+        }
+        self.body = body
+
+    def json(self) -> Any:
+        if not self.body:
+            raise BadRequest("the request body is empty")
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            import yaml
+
+            return yaml.safe_load(self.body)
+        except Exception:
+            raise BadRequest("the request body is not valid JSON") from None
+
+    @property
+    def wants_table(self) -> bool:
+        return "as=Table" in self.headers.get("accept", "")
+
+    @property
+    def dry_run(self) -> bool:
+        return self.params.get("dryRun") == "All"
+
+
+class _Response:
+    def __init__(
+        self,
+        body: bytes,
+        status: int = 200,
+        content_type: bytes = JSON,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self.body, self.status, self.content_type = body, status, content_type
+        self.headers = headers or []
+
+
+class _Stream:
+    """A streamed answer (watch, `logs -f`): chunks from `chunks`, until it ends or the
+    client goes away."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], content_type: bytes = JSON) -> None:
+        self.chunks, self.content_type = chunks, content_type
+
+
+def _json(obj: Any, status: int = 200, content_type: bytes = JSON) -> _Response:
+    return _Response(orjson.dumps(obj), status, content_type)
+
+
+def _status_error(err: ApiError) -> _Response:
+    return _json(err.to_status(), err.code)
+
+
+class ApiServer:
+    """The ASGI application. `token` is required as `Authorization: Bearer <token>`."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        home: Path | str,
+        token: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        server_address: str = "127.0.0.1:6443",
+    ) -> None:
+        self.registry = registry
+        self.home = Path(home)
+        self.token = token
+        self.clock = clock
+        self.server_address = server_address
+        self.providers: dict[str, ApiProvider] = {}
+
+    def register_api(self, group_version: str, provider: ApiProvider) -> None:
+        self.providers[group_version] = provider
+
+    def _providers(self) -> dict[str, ApiProvider]:
+        return {**_DEFAULT_PROVIDERS, **self.providers}
+
+    async def get_raw(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET an API path in process (what `ApiClient.get_raw` does over HTTP)."""
+        req = _Request(
+            {
+                "method": "GET",
+                "path": path,
+                "query_string": "&".join(f"{k}={v}" for k, v in (params or {}).items()).encode(),
+                "headers": [],
+            },
+            b"",
+        )
+        resp = await self._dispatch(req)
+        if isinstance(resp, _Stream):
+            raise BadRequest("streams cannot be read with get_raw")
+        data = orjson.loads(resp.body) if resp.content_type.startswith(JSON) else resp.body
+        if resp.status >= 400:
+            from tidal.api.errors import error_from_status
+
+            raise error_from_status(resp.status, data if isinstance(data, dict) else None)
+        return data
+
+    # --- ASGI ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        req = _Request(scope, body)
+        if not self._authorized(req):
+            resp: _Response | _Stream = _status_error(Unauthorized("Unauthorized"))
+        else:
+            try:
+                resp = await self._dispatch(req)
+            except ApiError as err:
+                resp = _status_error(err)
+            except Exception as exc:  # never a crash: a 500 Status, logged
+                log.exception("internal error on %s %s", req.method, req.path)
+                resp = _status_error(ServerError(f"Internal error occurred: {exc}"))
+        if isinstance(resp, _Stream):
+            await self._send_stream(resp, receive, send)
+        else:
+            headers = [(b"content-type", resp.content_type), *resp.headers]
+            headers.append((b"content-length", str(len(resp.body)).encode()))
+            await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+            await send({"type": "http.response.body", "body": resp.body})
+
+    def _authorized(self, req: _Request) -> bool:
+        auth = req.headers.get("authorization", "")
+        scheme, _, given = auth.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), self.token.encode()
+        )
+
+    async def _send_stream(self, stream: _Stream, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", stream.content_type),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
+
+        async def pump() -> None:
+            async for chunk in stream.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        async def disconnected() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        pumping = asyncio.ensure_future(pump())
+        watching = asyncio.ensure_future(disconnected())
+        try:
+            await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (pumping, watching):
+                t.cancel()
+            await asyncio.gather(pumping, watching, return_exceptions=True)
+            aclose = getattr(stream.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if not watching.done() or watching.cancelled():
+            try:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except Exception:  # the client left while we finished
+                pass
+
+    # --- routing -------------------------------------------------------------------------------
+
+    async def _dispatch(self, req: _Request) -> _Response | _Stream:
+        path = req.path.rstrip("/") or "/"
+        parts = [p for p in path.split("/") if p]
+        if req.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            raise MethodNotAllowed(
+                "the server does not allow this method on the requested resource"
+            )
+        if path == "/version":
+            return _json(VERSION)
+        if path in ("/healthz", "/livez", "/readyz"):
+            return _Response(b"ok", content_type=b"text/plain; charset=utf-8")
+        if path == "/api":
+            if discovery.wants_aggregated(req.headers.get("accept", "")):
+                return _json(
+                    discovery.aggregated_core(),
+                    content_type=discovery.AGGREGATED_CONTENT_TYPE.encode(),
+                )
+            return _json(discovery.api_versions(self.server_address))
+        if path == "/apis":
+            provs = {gv: p.resources() for gv, p in self._providers().items()}
+            if discovery.wants_aggregated(req.headers.get("accept", "")):
+                return _json(
+                    discovery.aggregated_apis(provs),
+                    content_type=discovery.AGGREGATED_CONTENT_TYPE.encode(),
+                )
+            return _json(discovery.api_group_list(provs))
+        if parts[:2] == ["openapi", "v3"]:
+            if len(parts) == 2:
+                return _json(openapi.index())
+            doc = openapi.document("/".join(parts[2:]))
+            if doc is None:
+                raise NotFound("the server could not find the requested resource")
+            return _json(doc)
+        if parts[:1] == ["api"] and len(parts) >= 2:
+            if parts[1] != "v1":
+                raise NotFound("the server could not find the requested resource")
+            return await self._resource(req, "", "v1", parts[2:])
+        if parts[:1] == ["apis"] and len(parts) >= 2:
+            group = parts[1]
+            if len(parts) == 2:
+                versions = discovery.group_versions({gv: [] for gv in self._providers()})
+                if group not in versions:
+                    raise NotFound("the server could not find the requested resource")
+                return _json(discovery.api_group(group, versions[group]))
+            version = parts[2]
+            provider = self._providers().get(f"{group}/{version}")
+            if provider is not None:
+                if len(parts) == 3:
+                    return _json(
+                        discovery.provider_resource_list(f"{group}/{version}", provider.resources())
+                    )
+                if req.method != "GET":
+                    raise MethodNotAllowed(
+                        "the server does not allow this method on the requested resource"
+                    )
+                rest = "/" + "/".join(parts[3:])
+                return _json(await provider.handle(rest, dict(req.params)))
+            return await self._resource(req, group, version, parts[3:])
+        raise NotFound("the server could not find the requested resource")
+
+    async def _resource(
+        self, req: _Request, group: str, version: str, rest: list[str]
+    ) -> _Response | _Stream:
+        if not rest:
+            doc = discovery.resource_list(group, version)
+            if doc is None:
+                raise NotFound("the server could not find the requested resource")
+            return _json(doc)
+        namespace: str | None = None
+        if rest[0] == "namespaces" and len(rest) >= 3 and (group, version, rest[2]) in _BY_PATH:
+            namespace, rest = rest[1], rest[2:]
+        r = _BY_PATH.get((group, version, rest[0]))
+        if r is None:
+            raise NotFound("the server could not find the requested resource")
+        if r.namespaced is False:
+            namespace = None
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if len(rest) > 3 or (sub is not None and sub not in r.subresources):
+            raise NotFound("the server could not find the requested resource")
+        if name is None:
+            return await self._collection(req, r, namespace)
+        if r.namespaced and namespace is None:
+            raise NotFound("the server could not find the requested resource")
+        return await self._object(req, r, namespace, name, sub)
+
+    # --- collections ---------------------------------------------------------------------------
+
+    async def _collection(
+        self, req: _Request, r: ResourceType, namespace: str | None
+    ) -> _Response | _Stream:
+        p = req.params
+        if req.method == "GET":
+            if p.get("watch") in ("true", "1"):
+                return self._watch(req, r, namespace)
+            limit = int(p["limit"]) if p.get("limit", "").isdigit() else None
+            listed = self.registry.list(
+                r.kind,
+                namespace,
+                label_selector=p.get("labelSelector"),
+                field_selector=p.get("fieldSelector"),
+                limit=limit or None,
+                continue_=p.get("continue") or None,
+            )
+            if req.wants_table:
+                return _json(
+                    tables.table(
+                        r.kind,
+                        listed["items"],
+                        self.clock(),
+                        resource_version=listed["metadata"]["resourceVersion"],
+                        include=p.get("includeObject", "Metadata"),
+                        continue_=listed["metadata"].get("continue"),
+                    ),
+                    content_type=TABLE_CT,
+                )
+            return _json(listed)
+        if req.method == "POST":
+            obj = req.json()
+            if not isinstance(obj, dict):
+                raise BadRequest("the request body must be a JSON object")
+            obj.setdefault("kind", r.kind)
+            if obj["kind"] != r.kind:
+                raise BadRequest(
+                    f"the kind in the data ({obj['kind']}) does not match the expected kind "
+                    f"({r.kind}) of {r.plural}"
+                )
+            warn = self._field_validation(req, r, obj)
+            if r.namespaced and namespace is None:
+                raise NotFound("the server could not find the requested resource")
+            created = self.registry.create(obj, namespace=namespace, dry_run=req.dry_run)
+            resp = _json(created, 201)
+            resp.headers += warn
+            return resp
+        if req.method == "DELETE":
+            opts = self._delete_options(req)
+            listed = self.registry.list(
+                r.kind,
+                namespace,
+                label_selector=p.get("labelSelector"),
+                field_selector=p.get("fieldSelector"),
+            )
+            for item in listed["items"]:
+                meta = item["metadata"]
+                try:
+                    self.registry.delete(r.kind, meta["name"], meta.get("namespace"), **opts)
+                except NotFound:
+                    pass
+            return _json(listed)
+        raise MethodNotAllowed("the server does not allow this method on the requested resource")
+
+    def _watch(self, req: _Request, r: ResourceType, namespace: str | None) -> _Stream:
+        p = req.params
+        try:
+            events = self.registry.watch(
+                r.kind,
+                namespace,
+                resource_version=p.get("resourceVersion") or None,
+                label_selector=p.get("labelSelector"),
+                field_selector=p.get("fieldSelector"),
+            )
+        except Gone as err:  # as kube-apiserver: a 200 stream with one ERROR event
+            status = err.to_status()
+
+            async def expired() -> AsyncIterator[bytes]:
+                yield orjson.dumps({"type": "ERROR", "object": status}) + b"\n"
+
+            return _Stream(expired())
+        timeout = float(p["timeoutSeconds"]) if p.get("timeoutSeconds", "").isdigit() else None
+        as_table = req.wants_table
+        include = p.get("includeObject", "Metadata")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+            first = True
+            it = events.__aiter__()
+            try:
+                while True:
+                    if deadline is None:
+                        etype, body = await it.__anext__()
+                    else:
+                        left = deadline - asyncio.get_running_loop().time()
+                        if left <= 0:
+                            return
+                        try:
+                            etype, body = await asyncio.wait_for(it.__anext__(), left)
+                        except TimeoutError:
+                            return
+                    if as_table:
+                        obj = orjson.loads(body)
+                        tbl = tables.table(
+                            r.kind,
+                            [obj],
+                            self.clock(),
+                            resource_version=obj["metadata"].get("resourceVersion", ""),
+                            include=include,
+                            headers=first,
+                        )
+                        first = False
+                        yield orjson.dumps({"type": etype, "object": tbl}) + b"\n"
+                    else:
+                        yield b'{"type":"' + etype.encode() + b'","object":' + body + b"}\n"
+            except StopAsyncIteration:
+                return
+            finally:
+                await events.aclose()  # type: ignore[attr-defined]
+
+        return _Stream(chunks(), TABLE_CT if as_table else JSON)
+
+    # --- single objects ------------------------------------------------------------------------
+
+    async def _object(
+        self, req: _Request, r: ResourceType, namespace: str | None, name: str, sub: str | None
+    ) -> _Response | _Stream:
+        if sub == "log":
+            if req.method != "GET":
+                raise MethodNotAllowed(
+                    "the server does not allow this method on the requested resource"
+                )
+            return self._log(req, namespace or "default", name)
+        if req.method == "GET":
+            obj = self.registry.get(r.kind, name, namespace, subresource=sub)
+            if req.wants_table and sub is None:
+                return _json(
+                    tables.table(
+                        r.kind,
+                        [obj],
+                        self.clock(),
+                        resource_version=obj["metadata"].get("resourceVersion", ""),
+                        include=req.params.get("includeObject", "Metadata"),
+                    ),
+                    content_type=TABLE_CT,
+                )
+            return _json(obj)
+        if req.method == "PUT":
+            obj = req.json()
+            if not isinstance(obj, dict):
+                raise BadRequest("the request body must be a JSON object")
+            warn = self._field_validation(req, r, obj) if sub is None else []
+            out = self.registry.update(
+                obj,
+                subresource=sub,
+                dry_run=req.dry_run,
+                kind=r.kind,
+                name=name,
+                namespace=namespace,
+            )
+            resp = _json(out)
+            resp.headers += warn
+            return resp
+        if req.method == "PATCH":
+            ctype = req.headers.get("content-type", "").split(";")[0].strip()
+            patch_type = PATCH_TYPES.get(ctype)
+            if patch_type is None:
+                raise UnsupportedMediaType(
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: application/json-patch+json, application/merge-patch+json, "
+                    "application/strategic-merge-patch+json"
+                )
+            if patch_type == "apply":
+                return _status_error(
+                    UnsupportedMediaType(
+                        "server-side apply is not supported by tidal: the body of the request was "
+                        "in an unknown format - accepted media types include: "
+                        "application/json-patch+json, application/merge-patch+json, "
+                        "application/strategic-merge-patch+json (use `kubectl apply` without "
+                        "--server-side)"
+                    )
+                )
+            patch = req.json()
+            warn = []
+            if sub is None and isinstance(patch, dict):
+                warn = self._field_validation(req, r, patch)
+            out = self.registry.patch(
+                r.kind,
+                name,
+                patch,
+                namespace,
+                patch_type=patch_type,
+                subresource=sub,
+                dry_run=req.dry_run,
+            )
+            resp = _json(out)
+            resp.headers += warn
+            return resp
+        if req.method == "DELETE":
+            if sub is not None:
+                raise MethodNotAllowed(
+                    "the server does not allow this method on the requested resource"
+                )
+            opts = self._delete_options(req)
+            obj, gone = self.registry.delete(r.kind, name, namespace, **opts)
+            if not gone:
+                return _json(obj)
+            return _json(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": {
+                        "name": name,
+                        "group": r.group,
+                        "kind": r.plural,
+                        "uid": obj["metadata"].get("uid", ""),
+                    },
+                }
+            )
+        raise MethodNotAllowed("the server does not allow this method on the requested resource")
+
+    def _delete_options(self, req: _Request) -> dict[str, Any]:
+        body: Obj = {}
+        if req.body.strip():
+            try:
+                parsed = orjson.loads(req.body)
+            except orjson.JSONDecodeError:
+                raise BadRequest("the DeleteOptions body is not valid JSON") from None
+            if isinstance(parsed, dict):
+                body = parsed
+        p = req.params
+        grace = body.get("gracePeriodSeconds", p.get("gracePeriodSeconds"))
+        try:
+            grace = int(grace) if grace not in (None, "") else None
+        except (TypeError, ValueError):
+            raise BadRequest(f"invalid gracePeriodSeconds {grace!r}") from None
+        pre = body.get("preconditions") or {}
+        dry = body.get("dryRun") or ([p["dryRun"]] if p.get("dryRun") else [])
+        policy = body.get("propagationPolicy") or p.get("propagationPolicy")
+        if policy is None and body.get("orphanDependents") is True:
+            policy = "Orphan"
+        return {
+            "propagation_policy": policy or "Background",
+            "grace_period_seconds": grace,
+            "dry_run": "All" in dry,
+            "precondition_uid": pre.get("uid"),
+            "precondition_rv": pre.get("resourceVersion"),
+        }
+
+    def _field_validation(
+        self, req: _Request, r: ResourceType, obj: Obj
+    ) -> list[tuple[bytes, bytes]]:
+        mode = req.params.get("fieldValidation", "Warn")
+        if mode == "Ignore":
+            return []
+        unknown = unknown_fields(r.kind, obj)
+        if not unknown:
+            return []
+        if mode == "Strict":
+            raise BadRequest(strict_message(unknown))
+        return [(b"warning", f'299 - "unknown field \\"{u}\\""'.encode()) for u in unknown]
+
+    # --- logs ----------------------------------------------------------------------------------
+
+    def _log(self, req: _Request, namespace: str, name: str) -> _Response | _Stream:
+        pod = self.registry.get("Pod", name, namespace)
+        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = req.params.get("container")
+        if container and container not in containers:
+            raise BadRequest(f"container {container} is not valid for pod {name}")
+        path = self.home / "pods" / namespace / name / "log"
+        p = req.params
+        tail = int(p["tailLines"]) if p.get("tailLines", "").lstrip("-").isdigit() else None
+        limit = int(p["limitBytes"]) if p.get("limitBytes", "").isdigit() else None
+        stamps = p.get("timestamps") == "true"
+        data = path.read_bytes() if path.exists() else b""
+        if tail is not None and tail >= 0:
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[-tail:]) if tail else b""
+        if stamps:
+            mtime = path.stat().st_mtime if path.exists() else self.clock()
+            data = _stamp(data, mtime)
+        if limit is not None:
+            data = data[:limit]
+        if p.get("follow") != "true":
+            return _Response(data, content_type=b"text/plain")
+        offset = path.stat().st_size if path.exists() else 0
+        uid = pod["metadata"].get("uid")
+
+        async def follow() -> AsyncIterator[bytes]:
+            nonlocal offset
+            if data:
+                yield data
+            partial = b""
+            while True:
+                await asyncio.sleep(0.2)
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    size = 0
+                if size < offset:
+                    offset = 0  # truncated (a restart started a new log)
+                if size > offset:
+                    with path.open("rb") as f:
+                        f.seek(offset)
+                        chunk = f.read(size - offset)
+                    offset = size
+                    chunk = partial + chunk
+                    whole, _, partial = chunk.rpartition(b"\n")
+                    if whole:
+                        whole += b"\n"
+                        yield _stamp(whole, self.clock()) if stamps else whole
+                    continue
+                try:
+                    current = self.registry.get("Pod", name, namespace)
+                except NotFound:
+                    break
+                if current["metadata"].get("uid") != uid:
+                    break
+                if (current.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                    break
+            if partial:
+                yield partial
+
+        return _Stream(follow(), b"text/plain")
+
+
+def _stamp(data: bytes, at: float) -> bytes:
+    """Prefix each line with an RFC 3339 time (`--timestamps`). The log file keeps no per-line
+    times, so lines already written carry the file's modification time."""
+    if not data:
+        return data
+    prefix = rfc3339_micro(at).replace("Z", "000Z").encode() + b" "
+    lines = data.splitlines(keepends=True)
+    return b"".join(prefix + line for line in lines)
+
+
+def qualified_name(r: ResourceType) -> str:
+    return qualified(r)

@@ -1,0 +1,154 @@
+"""Known fields per kind, for `fieldValidation=Strict` (kubectl adds it to every apply):
+an unknown field is a 400 `strict decoding error: unknown field "spec.foo"`, as Kubernetes
+answers. Only the structure users write is described; free-form maps (labels, selectors,
+resources, probes) are `ANY`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ANY: Any = None
+
+
+def _obj(*keys: str, **subs: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {k: ANY for k in keys}
+    out.update(subs)
+    return out
+
+
+CONTAINER = _obj(
+    "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources",
+    "resizePolicy", "restartPolicy", "volumeMounts", "volumeDevices", "livenessProbe",
+    "readinessProbe", "startupProbe", "lifecycle", "terminationMessagePath",
+    "terminationMessagePolicy", "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty",
+)  # fmt: skip
+POD_SPEC = _obj(
+    "volumes", "ephemeralContainers", "restartPolicy", "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds", "dnsPolicy", "nodeSelector", "serviceAccountName", "serviceAccount",
+    "automountServiceAccountToken", "nodeName", "hostNetwork", "hostPID", "hostIPC",
+    "shareProcessNamespace", "securityContext", "imagePullSecrets", "hostname", "subdomain",
+    "affinity", "schedulerName", "tolerations", "hostAliases", "priorityClassName", "priority",
+    "dnsConfig", "readinessGates", "runtimeClassName", "enableServiceLinks", "preemptionPolicy",
+    "overhead", "topologySpreadConstraints", "setHostnameAsFQDN", "os", "hostUsers",
+    "schedulingGates", "resourceClaims", "resources",
+    containers=[CONTAINER], initContainers=[CONTAINER],
+)  # fmt: skip
+TEMPLATE = _obj("metadata", spec=POD_SPEC)
+TOP = ("apiVersion", "kind", "metadata", "status")
+REF = _obj("apiVersion", "kind", "name")
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Pod": _obj(*TOP, spec=POD_SPEC),
+    "Deployment": _obj(
+        *TOP,
+        spec=_obj(
+            "replicas",
+            "selector",
+            "strategy",
+            "minReadySeconds",
+            "revisionHistoryLimit",
+            "paused",
+            "progressDeadlineSeconds",
+            template=TEMPLATE,
+        ),
+    ),  # fmt: skip
+    "Service": _obj(
+        *TOP,
+        spec=_obj(
+            "ports",
+            "selector",
+            "clusterIP",
+            "clusterIPs",
+            "type",
+            "externalIPs",
+            "sessionAffinity",
+            "loadBalancerIP",
+            "loadBalancerSourceRanges",
+            "externalName",
+            "externalTrafficPolicy",
+            "healthCheckNodePort",
+            "publishNotReadyAddresses",
+            "sessionAffinityConfig",
+            "ipFamilies",
+            "ipFamilyPolicy",
+            "allocateLoadBalancerNodePorts",
+            "loadBalancerClass",
+            "internalTrafficPolicy",
+            "trafficDistribution",
+        ),
+    ),  # fmt: skip
+    "Namespace": _obj(*TOP, "spec"),
+    "Endpoints": _obj("apiVersion", "kind", "metadata", "subsets"),
+    "Event": _obj(
+        "apiVersion",
+        "kind",
+        "metadata",
+        "involvedObject",
+        "reason",
+        "message",
+        "source",
+        "firstTimestamp",
+        "lastTimestamp",
+        "count",
+        "type",
+        "eventTime",
+        "series",
+        "action",
+        "related",
+        "reportingComponent",
+        "reportingInstance",
+    ),  # fmt: skip
+    "HorizontalPodAutoscaler": _obj(
+        *TOP,
+        spec=_obj(
+            "minReplicas",
+            "maxReplicas",
+            scaleTargetRef=REF,
+            metrics=[_obj("type", "object", "pods", "resource", "containerResource", "external")],
+            behavior=_obj("scaleUp", "scaleDown"),
+        ),
+    ),
+    "CronHorizontalPodAutoscaler": _obj(
+        *TOP,
+        spec=_obj(
+            "excludeDates",
+            scaleTargetRef=REF,
+            jobs=[_obj("name", "schedule", "targetSize", "runOnce")],
+        ),
+    ),
+    "InferenceService": _obj(*TOP, spec=_obj("predictor", "explainer", "transformer")),
+}
+
+
+def unknown_fields(kind: str, obj: Any) -> list[str]:
+    """Dotted paths of fields the kind does not have (`spec.foo`, `spec.jobs[0].bar`)."""
+    schema = SCHEMAS.get(kind)
+    if schema is None:
+        return []
+    out: list[str] = []
+    _walk(schema, obj, "", out)
+    return out
+
+
+def _walk(schema: Any, value: Any, path: str, out: list[str]) -> None:
+    if schema is ANY or value is None:
+        return
+    if isinstance(schema, list):
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                _walk(schema[0], item, f"{path}[{i}]", out)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, sub in value.items():
+        if key.startswith("$"):
+            continue  # strategic-merge directives
+        here = f"{path}.{key}" if path else key
+        if key not in schema:
+            out.append(here)
+        else:
+            _walk(schema[key], sub, here, out)
+
+
+def strict_message(paths: list[str]) -> str:
+    return "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in paths)

@@ -1,0 +1,603 @@
+"""Server-side tables (`meta.k8s.io/v1 Table`) with Kubernetes' printer columns for every kind
+(kube-apiserver's printers, KServe's CRD printer columns, our own for CronHPA), as kubectl
+prints them and as tidal's own `get` prints them: one source of truth for every column.
+Wide (priority 1) cells are always sent; clients hide them unless `-o wide`. Pure: `now` is
+passed in."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from tidal.api.meta import age, parse_time, selector_string
+
+Obj = dict[str, Any]
+Column = tuple[str, str, str, int]  # name, type, format, priority
+
+_DESC = {
+    "Name": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+    "Age": "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.",
+}
+
+
+def _col(name: str, type_: str = "string", fmt: str = "", priority: int = 0) -> Column:
+    return (name, type_, fmt, priority)
+
+
+NAME = _col("Name", fmt="name")
+AGE = _col("Age")
+
+
+def _d(x: Any) -> Obj:
+    return x if isinstance(x, dict) else {}
+
+
+def _none(value: Any) -> str:
+    return str(value) if value not in (None, "", []) else "<none>"
+
+
+# --- Pod ------------------------------------------------------------------------------------
+
+
+def pod_status_reason(pod: Obj) -> tuple[str, int, int]:
+    """(STATUS cell, ready containers, restarts) as kubectl's printPod computes them."""
+    status = _d(pod.get("status"))
+    reason = status.get("reason") or status.get("phase") or "Pending"
+    ready = 0
+    restarts = 0
+    initializing = False
+    for i, cs in enumerate(status.get("initContainerStatuses") or []):
+        restarts += int(cs.get("restartCount") or 0)
+        state = _d(cs.get("state"))
+        term, waiting = _d(state.get("terminated")), _d(state.get("waiting"))
+        if term and term.get("exitCode") == 0:
+            continue
+        initializing = True
+        n = len(_d(pod.get("spec")).get("initContainers") or [])
+        if term:
+            reason = "Init:" + (
+                term.get("reason")
+                or (
+                    f"Signal:{term['signal']}"
+                    if term.get("signal")
+                    else f"ExitCode:{term.get('exitCode')}"
+                )
+            )
+        elif waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = f"Init:{i}/{n}"
+        break
+    if not initializing:
+        has_running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            restarts += int(cs.get("restartCount") or 0)
+            state = _d(cs.get("state"))
+            term, waiting = _d(state.get("terminated")), _d(state.get("waiting"))
+            if waiting.get("reason"):
+                reason = waiting["reason"]
+            elif term.get("reason"):
+                reason = term["reason"]
+            elif term:
+                reason = (
+                    f"Signal:{term['signal']}"
+                    if term.get("signal")
+                    else f"ExitCode:{term.get('exitCode')}"
+                )
+            elif cs.get("ready") and "running" in state:
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            ready_cond = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or []
+            )
+            reason = "Running" if ready_cond else "NotReady"
+    else:
+        for cs in status.get("containerStatuses") or []:
+            restarts += int(cs.get("restartCount") or 0)
+    if _d(pod.get("metadata")).get("deletionTimestamp"):
+        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
+    return reason, ready, restarts
+
+
+def _last_restart(pod: Obj) -> float | None:
+    latest = None
+    for cs in _d(pod.get("status")).get("containerStatuses") or []:
+        finished = parse_time(_d(_d(cs.get("lastState")).get("terminated")).get("finishedAt"))
+        if finished is not None and (latest is None or finished > latest):
+            latest = finished
+    return latest
+
+
+def pod_row(pod: Obj, now: float) -> list[Any]:
+    from tidal.api.meta import human_duration
+
+    reason, ready, restarts = pod_status_reason(pod)
+    total = len(_d(pod.get("spec")).get("containers") or [])
+    restarts_cell = str(restarts)
+    last = _last_restart(pod)
+    if restarts and last is not None:
+        restarts_cell = f"{restarts} ({human_duration(now - last)} ago)"
+    status, spec = _d(pod.get("status")), _d(pod.get("spec"))
+    gates = spec.get("readinessGates") or []
+    gates_cell = "<none>"
+    if gates:
+        conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+        ok = sum(1 for g in gates if conds.get(g.get("conditionType")) == "True")
+        gates_cell = f"{ok}/{len(gates)}"
+    return [
+        pod["metadata"]["name"],
+        f"{ready}/{total}",
+        reason,
+        restarts_cell,
+        age(pod, now),
+        _none(status.get("podIP")),
+        _none(spec.get("nodeName")),
+        _none(status.get("nominatedNodeName")),
+        gates_cell,
+    ]
+
+
+POD_COLUMNS = [
+    NAME,
+    _col("Ready"),
+    _col("Status"),
+    _col("Restarts"),
+    AGE,
+    _col("IP", priority=1),
+    _col("Node", priority=1),
+    _col("Nominated Node", priority=1),
+    _col("Readiness Gates", priority=1),
+]
+
+# --- Service, Endpoints, Namespace, Event ---------------------------------------------------
+
+
+def service_row(svc: Obj, now: float) -> list[Any]:
+    spec = _d(svc.get("spec"))
+    stype = spec.get("type", "ClusterIP")
+    ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    cluster_ip = ips[0] if ips else "<none>"
+    external = "<none>"
+    if stype == "ExternalName":
+        external = spec.get("externalName") or "<none>"
+    elif spec.get("externalIPs"):
+        external = ",".join(spec["externalIPs"])
+    elif stype == "LoadBalancer":
+        ingress = _d(_d(svc.get("status")).get("loadBalancer")).get("ingress") or []
+        addrs = [i.get("ip") or i.get("hostname") for i in ingress if i]
+        external = ",".join(a for a in addrs if a) or "<pending>"
+    ports = []
+    for p in spec.get("ports") or []:
+        proto = p.get("protocol", "TCP")
+        if p.get("nodePort"):
+            ports.append(f"{p.get('port')}:{p['nodePort']}/{proto}")
+        else:
+            ports.append(f"{p.get('port')}/{proto}")
+    return [
+        svc["metadata"]["name"],
+        stype,
+        cluster_ip,
+        external,
+        ",".join(ports) or "<none>",
+        age(svc, now),
+        selector_string(spec.get("selector")) or "<none>",
+    ]
+
+
+SERVICE_COLUMNS = [
+    NAME,
+    _col("Type"),
+    _col("Cluster-IP"),
+    _col("External-IP"),
+    _col("Port(s)"),
+    AGE,
+    _col("Selector", priority=1),
+]
+
+
+def endpoints_row(ep: Obj, now: float) -> list[Any]:
+    entries = []
+    for subset in ep.get("subsets") or []:
+        ports = subset.get("ports") or []
+        for addr in subset.get("addresses") or []:
+            if ports:
+                entries += [f"{addr.get('ip')}:{p.get('port')}" for p in ports]
+            else:
+                entries.append(str(addr.get("ip")))
+    if not entries:
+        cell = "<none>"
+    elif len(entries) > 3:
+        cell = ",".join(entries[:3]) + f" + {len(entries) - 3} more..."
+    else:
+        cell = ",".join(entries)
+    return [ep["metadata"]["name"], cell, age(ep, now)]
+
+
+ENDPOINTS_COLUMNS = [NAME, _col("Endpoints"), AGE]
+
+
+def namespace_row(ns: Obj, now: float) -> list[Any]:
+    return [ns["metadata"]["name"], _d(ns.get("status")).get("phase", "Active"), age(ns, now)]
+
+
+NAMESPACE_COLUMNS = [NAME, _col("Status"), AGE]
+
+
+def event_row(ev: Obj, now: float) -> list[Any]:
+    from tidal.api.meta import human_duration
+
+    first = parse_time(ev.get("firstTimestamp")) or parse_time(ev.get("eventTime"))
+    last = parse_time(ev.get("lastTimestamp")) or first
+    series_last = parse_time(_d(ev.get("series")).get("lastObservedTime"))
+    if series_last is not None:
+        last = series_last
+    involved = _d(ev.get("involvedObject"))
+    source = _d(ev.get("source"))
+    src = source.get("component") or ev.get("reportingController") or ""
+    if source.get("host"):
+        src += f", {source['host']}"
+    return [
+        human_duration(now - last) if last is not None else "<unknown>",
+        ev.get("type", ""),
+        ev.get("reason", ""),
+        f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+        involved.get("fieldPath", ""),
+        src,
+        str(ev.get("message", "")).strip(),
+        human_duration(now - first) if first is not None else "<unknown>",
+        int(ev.get("count") or 1),
+        ev["metadata"]["name"],
+    ]
+
+
+EVENT_COLUMNS = [
+    _col("Last Seen"),
+    _col("Type"),
+    _col("Reason"),
+    _col("Object"),
+    _col("Subobject", priority=1),
+    _col("Source", priority=1),
+    _col("Message"),
+    _col("First Seen", priority=1),
+    _col("Count", "integer", priority=1),
+    _col("Name", fmt="name", priority=1),
+]
+
+# --- Deployment, HPA ------------------------------------------------------------------------
+
+
+def deployment_row(d: Obj, now: float) -> list[Any]:
+    spec, status = _d(d.get("spec")), _d(d.get("status"))
+    containers = _d(_d(spec.get("template")).get("spec")).get("containers") or []
+    return [
+        d["metadata"]["name"],
+        f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+        int(status.get("updatedReplicas") or 0),
+        int(status.get("availableReplicas") or 0),
+        age(d, now),
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        selector_string(spec.get("selector")) or "<none>",
+    ]
+
+
+DEPLOYMENT_COLUMNS = [
+    NAME,
+    _col("Ready"),
+    _col("Up-to-date", "integer"),
+    _col("Available", "integer"),
+    AGE,
+    _col("Containers", priority=1),
+    _col("Images", priority=1),
+    _col("Selector", priority=1),
+]
+
+
+def _target_value(target: Obj) -> str:
+    if target.get("type") == "Utilization" or (
+        "averageUtilization" in target and "averageValue" not in target and "value" not in target
+    ):
+        return (
+            "<auto>"
+            if target.get("averageUtilization") is None
+            else f"{target['averageUtilization']}%"
+        )
+    return str(target.get("averageValue") or target.get("value") or "<auto>")
+
+
+def hpa_targets(hpa: Obj) -> str:
+    """The TARGETS cell (post kubernetes#122804): `cpu: 0%/10%`, `<unknown>` parts, `(avg)`."""
+    metrics = _d(hpa.get("spec")).get("metrics") or []
+    current = _d(hpa.get("status")).get("currentMetrics") or []
+    if not metrics:
+        return "<none>"
+    parts = []
+    for i, m in enumerate(metrics):
+        cur = current[i] if i < len(current) and isinstance(current[i], dict) else {}
+        mtype = m.get("type")
+        if mtype in ("Resource", "ContainerResource"):
+            key = "resource" if mtype == "Resource" else "containerResource"
+            spec_m, cur_m = _d(m.get(key)), _d(_d(cur.get(key)).get("current"))
+            target = _d(spec_m.get("target"))
+            name = spec_m.get("name", "")
+            if target.get("type") == "AverageValue" or "averageValue" in target:
+                c = cur_m.get("averageValue") or "<unknown>"
+                parts.append(f"{name}: {c}/{target.get('averageValue', '<auto>')}")
+            else:
+                c = (
+                    f"{cur_m['averageUtilization']}%"
+                    if "averageUtilization" in cur_m
+                    else "<unknown>"
+                )
+                t = (
+                    f"{target['averageUtilization']}%"
+                    if target.get("averageUtilization") is not None
+                    else "<auto>"
+                )
+                parts.append(f"{name}: {c}/{t}")
+        elif mtype == "Pods":
+            target = _d(_d(m.get("pods")).get("target"))
+            c = _d(_d(cur.get("pods")).get("current")).get("averageValue") or "<unknown>"
+            parts.append(f"{c}/{target.get('averageValue', '<auto>')}")
+        elif mtype in ("Object", "External"):
+            key = "object" if mtype == "Object" else "external"
+            target = _d(_d(m.get(key)).get("target"))
+            cur_m = _d(_d(cur.get(key)).get("current"))
+            if target.get("type") == "AverageValue" or (
+                "averageValue" in target and "value" not in target
+            ):
+                c = cur_m.get("averageValue") or "<unknown>"
+                parts.append(f"{c}/{target.get('averageValue')} (avg)")
+            else:
+                c = cur_m.get("value") or "<unknown>"
+                parts.append(f"{c}/{target.get('value')}")
+        else:
+            parts.append("<unknown type>")
+    text = ", ".join(parts[:2])
+    if len(parts) > 2:
+        text += f" + {len(parts) - 2} more..."
+    return text
+
+
+def _optional(module: str, *names: str) -> Callable[..., Any] | None:
+    """A function another package may provide; None until it exists."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    for name in names:
+        fn = getattr(mod, name, None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def hpa_row(hpa: Obj, now: float) -> list[Any]:
+    spec, status = _d(hpa.get("spec")), _d(hpa.get("status"))
+    ref = _d(spec.get("scaleTargetRef"))
+    fmt = _optional("tidal.api.hpa_format", "targets", "format_targets", "targets_cell")
+    targets = hpa_targets(hpa)
+    if fmt is not None:
+        try:
+            targets = str(fmt(hpa))
+        except Exception:  # a helper's formatter must never break `get`
+            pass
+    min_pods = spec.get("minReplicas")
+    return [
+        hpa["metadata"]["name"],
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        targets,
+        str(min_pods) if min_pods is not None else "<unset>",
+        int(spec.get("maxReplicas") or 0),
+        int(status.get("currentReplicas") or 0),
+        age(hpa, now),
+    ]
+
+
+HPA_COLUMNS = [
+    NAME,
+    _col("Reference"),
+    _col("Targets"),
+    _col("MinPods"),
+    _col("MaxPods", "integer"),
+    _col("Replicas", "integer"),
+    AGE,
+]
+
+# --- InferenceService (KServe CRD printer columns), CronHPA, PodAutoscaler ------------------
+
+_CRD_DESC = "Custom resource definition column (in JSONPath format): "
+
+
+def isvc_row(isvc: Obj, now: float) -> list[Any]:
+    status = _d(isvc.get("status"))
+    ready = next(
+        (c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None
+    )
+    traffic = _d(_d(status.get("components")).get("predictor")).get("traffic") or []
+    prev = next((t for t in traffic if t.get("tag") == "prev"), {})
+    latest = next((t for t in traffic if t.get("latestRevision") is True), {})
+    return [
+        isvc["metadata"]["name"],
+        status.get("url"),
+        ready,
+        prev.get("percent"),
+        latest.get("percent"),
+        prev.get("revisionName"),
+        latest.get("revisionName"),
+        age(isvc, now),
+    ]
+
+
+ISVC_COLUMNS = [
+    NAME,
+    _col("URL"),
+    _col("Ready"),
+    _col("Prev", "integer"),
+    _col("Latest", "integer"),
+    _col("PrevRolledoutRevision"),
+    _col("LatestReadyRevision"),
+    _col("Age", "date"),
+]
+ISVC_PATHS = {
+    "URL": ".status.url",
+    "Ready": ".status.conditions[?(@.type=='Ready')].status",
+    "Prev": ".status.components.predictor.traffic[?(@.tag=='prev')].percent",
+    "Latest": ".status.components.predictor.traffic[?(@.latestRevision==true)].percent",
+    "PrevRolledoutRevision": ".status.components.predictor.traffic[?(@.tag=='prev')].revisionName",
+    "LatestReadyRevision": ".status.components.predictor.traffic[?(@.latestRevision==true)].revisionName",
+    "Age": ".metadata.creationTimestamp",
+}
+
+
+def cronhpa_row(cron: Obj, now: float) -> list[Any]:
+    spec = _d(cron.get("spec"))
+    ref = _d(spec.get("scaleTargetRef"))
+    jobs = spec.get("jobs") or []
+    nxt = "<none>"
+    next_firing = _optional("tidal.autoscaling.cron.jobs", "next_firing") or _optional(
+        "tidal.autoscaling.cron", "next_firing"
+    )
+    if next_firing is not None:
+        try:
+            at = next_firing(cron, now)
+            if at is not None:
+                from tidal.api.meta import rfc3339
+
+                nxt = rfc3339(at)
+        except Exception:  # a bad schedule shows as <none>; the controller reports it
+            pass
+    return [
+        cron["metadata"]["name"],
+        f"{ref.get('kind', '')}/{ref.get('name', '')}" if ref else "<none>",
+        len(jobs),
+        nxt,
+        age(cron, now),
+    ]
+
+
+CRONHPA_COLUMNS = [NAME, _col("Target"), _col("Jobs", "integer"), _col("Next Firing"), AGE]
+
+
+def podautoscaler_row(pa: Obj, now: float) -> list[Any]:
+    status = _d(pa.get("status"))
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return [
+        pa["metadata"]["name"],
+        status.get("desiredScale"),
+        status.get("actualScale"),
+        ready.get("status"),
+        ready.get("reason"),
+        age(pa, now),
+    ]
+
+
+PODAUTOSCALER_COLUMNS = [
+    NAME,
+    _col("DesiredScale", "integer"),
+    _col("ActualScale", "integer"),
+    _col("Ready"),
+    _col("Reason"),
+    AGE,
+]
+
+
+def default_row(obj: Obj, now: float) -> list[Any]:
+    return [
+        _d(obj.get("metadata")).get("name", ""),
+        _d(obj.get("metadata")).get("creationTimestamp"),
+    ]
+
+
+DEFAULT_COLUMNS = [NAME, _col("Created At", "date")]
+
+PRINTERS: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
+    "Pod": (POD_COLUMNS, pod_row),
+    "Service": (SERVICE_COLUMNS, service_row),
+    "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row),
+    "Namespace": (NAMESPACE_COLUMNS, namespace_row),
+    "Event": (EVENT_COLUMNS, event_row),
+    "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
+    "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
+    "InferenceService": (ISVC_COLUMNS, isvc_row),
+    "CronHorizontalPodAutoscaler": (CRONHPA_COLUMNS, cronhpa_row),
+    "PodAutoscaler": (PODAUTOSCALER_COLUMNS, podautoscaler_row),
+}
+
+
+def _kpa_printer() -> None:
+    """Knative's PodAutoscaler columns from `tidal.autoscaling.kpa.columns` when it exists
+    (a CRD that declares columns gets no Age column)."""
+    try:
+        from tidal.autoscaling.kpa.columns import KPA_COLUMNS, kpa_columns
+    except ImportError:
+        return
+    cols = [NAME if name == "Name" else _col(name, type_) for name, type_, _path in KPA_COLUMNS]
+    PRINTERS["PodAutoscaler"] = (cols, lambda obj, now: kpa_columns(obj))
+
+
+_kpa_printer()
+
+
+def column_definitions(kind: str) -> list[Obj]:
+    columns, _ = PRINTERS.get(kind, (DEFAULT_COLUMNS, default_row))
+    out = []
+    for name, type_, fmt, priority in columns:
+        desc = _DESC.get(name, name)
+        if kind == "InferenceService" and name in ISVC_PATHS:
+            desc = _CRD_DESC + ISVC_PATHS[name]
+        out.append(
+            {"name": name, "type": type_, "format": fmt, "description": desc, "priority": priority}
+        )
+    return out
+
+
+def _row_object(obj: Obj, include: str) -> Obj | None:
+    if include == "None":
+        return None
+    if include == "Object":
+        return obj
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata", {}),
+    }
+
+
+def row(kind: str, obj: Obj, now: float, include: str = "Metadata") -> Obj:
+    _, printer = PRINTERS.get(kind, (DEFAULT_COLUMNS, default_row))
+    try:
+        cells = printer(obj, now)
+    except Exception:  # malformed object: still list it by name rather than fail the list
+        cells = default_row(obj, now)
+    out: Obj = {"cells": cells}
+    ro = _row_object(obj, include)
+    if ro is not None:
+        out["object"] = ro
+    return out
+
+
+def table(
+    kind: str,
+    objects: list[Obj],
+    now: float,
+    *,
+    resource_version: str = "",
+    include: str = "Metadata",
+    headers: bool = True,
+    continue_: str | None = None,
+) -> Obj:
+    """A Table of `objects` (a list, a single get, or one watch event)."""
+    meta: Obj = {"resourceVersion": resource_version}
+    if continue_:
+        meta["continue"] = continue_
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta,
+        "columnDefinitions": column_definitions(kind) if headers else None,
+        "rows": [row(kind, o, now, include) for o in objects],
+    }

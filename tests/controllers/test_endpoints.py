@@ -1,0 +1,58 @@
+"""Table for `render_endpoints`: which pods are addresses, which are not ready, which are out."""
+
+from __future__ import annotations
+
+import pytest
+
+from tidal.controllers.endpoints import render_endpoints
+
+SVC = {
+    "metadata": {"name": "s", "namespace": "ns", "uid": "su"},
+    "spec": {"selector": {"app": "a"}, "ports": [{"port": 80, "targetPort": 8080}]},
+}
+
+
+def pod(name: str, *, ready: bool = True, ip: str | None = "127.1.0.2", **extra: object) -> dict:
+    meta = {"name": name, "namespace": "ns", "uid": f"u-{name}", "labels": {"app": "a"}}
+    meta.update(extra.pop("meta", {}))  # type: ignore[arg-type]
+    status: dict = {
+        "phase": extra.pop("phase", "Running"),
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+    }
+    if ip:
+        status["podIP"] = ip
+    return {"metadata": meta, "spec": {"nodeName": "local"}, "status": status}
+
+
+CASES = {
+    "ready pod is an address": ([pod("p1")], ["p1"], []),
+    "unready pod is not ready": ([pod("p1", ready=False)], [], ["p1"]),
+    "no ip yet: out": ([pod("p1", ip=None)], [], []),
+    "terminating: out at once": (
+        [pod("p1", meta={"deletionTimestamp": "2024-01-01T00:00:00Z"})],
+        [],
+        [],
+    ),
+    "other labels: out": ([pod("p1", meta={"labels": {"app": "b"}})], [], []),
+    "failed: out": ([pod("p1", phase="Failed")], [], []),
+    "sorted by name": ([pod("p2", ip="127.1.0.3"), pod("p1")], ["p1", "p2"], []),
+}
+
+
+@pytest.mark.parametrize(("pods", "ready", "not_ready"), list(CASES.values()), ids=list(CASES))
+def test_render_endpoints(pods: list[dict], ready: list[str], not_ready: list[str]) -> None:
+    ep = render_endpoints(SVC, pods)
+    assert ep["metadata"]["name"] == "s"
+    subsets = ep["subsets"]
+    got_ready = [a["targetRef"]["name"] for s in subsets for a in s.get("addresses", [])]
+    got_not = [a["targetRef"]["name"] for s in subsets for a in s.get("notReadyAddresses", [])]
+    assert (got_ready, got_not) == (ready, not_ready)
+    if subsets:
+        assert subsets[0]["ports"] == [{"port": 8080, "protocol": "TCP"}]
+
+
+def test_named_target_port_resolves_from_pod() -> None:
+    svc = {**SVC, "spec": {"selector": {"app": "a"}, "ports": [{"port": 80, "targetPort": "http"}]}}
+    p = pod("p1")
+    p["spec"]["containers"] = [{"name": "c", "ports": [{"name": "http", "containerPort": 9000}]}]
+    assert render_endpoints(svc, [p])["subsets"][0]["ports"][0]["port"] == 9000
