@@ -5,6 +5,7 @@ Request load comes from a static RequestStats, as the router would report it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,7 @@ def test_busy_idle_zero_and_poke(tmp_path: Path) -> None:
         key = (NS, NAME)
         try:
             await client.create(deployment(1))
-            pa_obj = await client.create(podautoscaler())
-            loop.informer("PodAutoscaler").objects[key] = pa_obj
+            await client.create(podautoscaler())
 
             async def set_ready(n: int) -> None:
                 dep = await client.get("Deployment", NAME, NS)
@@ -183,3 +183,34 @@ def test_render_podautoscaler_from_inferenceservice() -> None:
     # Without minReplicas KServe keeps one pod.
     del isvc["spec"]["predictor"]["minReplicas"]
     assert render_podautoscaler(isvc, "p")["metadata"]["annotations"][K + "min-scale"] == "1"
+
+
+def test_runs_on_the_reconcile_loop(tmp_path: Path) -> None:
+    """Started as the plane starts it: the PodAutoscaler's watch drives the first decision."""
+
+    async def go() -> None:
+        client = await open_inprocess(tmp_path)
+        now = time.time()
+        busy = {int(now) - 3 + i: 7.0 for i in range(3)}
+        stats = StaticRequestStats(load(now, busy))
+        ctl = KpaController(client, stats)
+        loop = Loop(client, ctl)
+        try:
+            await client.create(deployment(1))
+            await loop.start()
+            await client.create(podautoscaler())
+
+            async def scaled() -> bool:
+                dep = await client.get("Deployment", NAME, NS)
+                return dep["spec"]["replicas"] == 5
+
+            deadline = time.monotonic() + 20
+            while not await scaled():
+                assert time.monotonic() < deadline, "the loop never scaled the Deployment"
+                await asyncio.sleep(0.02)
+            assert ctl.poke(NS, NAME) and not ctl.poke("other", NAME)
+        finally:
+            await loop.stop()
+            await client.close()
+
+    asyncio.run(go())

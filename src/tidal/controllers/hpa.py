@@ -109,13 +109,11 @@ class HPAController:
     # -- loop entry ------------------------------------------------------------------------------
     async def reconcile(self, key: Key, loop: Loop | None = None) -> float | None:
         ns, name = key
-        hpa = loop.informer(KIND).get(ns, name) if loop is not None else None
-        if hpa is None:
-            try:
-                hpa = await self.client.get(KIND, name, ns)
-            except NotFound:
-                self.forget(key)
-                return None
+        try:  # fresh, not the informer's copy: our own last writes (history) must be seen
+            hpa = await self.client.get(KIND, name, ns)
+        except NotFound:
+            self.forget(key)
+            return None
         _, period = profile_of(hpa, self.profile)
         now = self.clock()
         last = self._last.get(key)

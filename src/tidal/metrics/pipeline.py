@@ -22,7 +22,8 @@ import yaml
 from tidal.api import errors
 from tidal.api.client import ApiClient
 from tidal.metrics import exporter
-from tidal.metrics.custom_api import CustomMetricsApi
+from tidal.metrics.custom_api import VERSIONS as CUSTOM_VERSIONS
+from tidal.metrics.custom_api import CustomMetricsApi, resource_list
 from tidal.metrics.external_api import ExternalMetricsApi, load_rules
 from tidal.metrics.gpu import GpuCollector, open_backend
 from tidal.metrics.prometheus import PrometheusProcess, is_url
@@ -97,6 +98,14 @@ class MetricsPipeline:
             "127.0.0.1",
             settings.exporter_port,
         )
+
+    def providers(self) -> dict[str, Any]:
+        """The aggregated APIs to mount on the API server (`register_api(gv, provider)`)."""
+        out: dict[str, Any] = {
+            f"custom.metrics.k8s.io/{v}": _CustomProvider(self.custom, v) for v in CUSTOM_VERSIONS
+        }
+        out["external.metrics.k8s.io/v1beta1"] = _ExternalProvider(self.external)
+        return out
 
     # -- API data ---------------------------------------------------------------------------
     async def _list_pods(self, namespace: str, selector: str) -> list[Obj]:
@@ -178,3 +187,28 @@ class MetricsPipeline:
             for sock in server.sockets:
                 return sock.getsockname()[1]
         return self.settings.exporter_port
+
+
+class _CustomProvider:
+    """`custom.metrics.k8s.io/<version>` as the API server's aggregated-API provider."""
+
+    def __init__(self, api: CustomMetricsApi, version: str) -> None:
+        self.api, self.version = api, version
+
+    def resources(self) -> list[Obj]:
+        services = self.api.services.service_names() if self.api.services else set()
+        return resource_list(self.version, self.api.names(), services)["resources"]
+
+    async def handle(self, path: str, params: dict[str, str]) -> Obj:
+        return await self.api.get(self.version, path, params)
+
+
+class _ExternalProvider:
+    def __init__(self, api: ExternalMetricsApi) -> None:
+        self.api = api
+
+    def resources(self) -> list[Obj]:
+        return self.api.resource_list()["resources"]
+
+    async def handle(self, path: str, params: dict[str, str]) -> Obj:
+        return await self.api.get(path, params)

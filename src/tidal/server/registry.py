@@ -55,6 +55,9 @@ Obj = dict[str, Any]
 BUILTIN_GROUPS = frozenset({"", "apps", "autoscaling"})
 HISTORY = 20_000
 EVENT_TTL_S = 3600.0
+# Namespaces every cluster has (the seed reads the ingress Service from kube-system).
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
 EVENT_SWEEP_EVERY = 256
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -130,7 +133,8 @@ class Registry:
         self._events_created = 0
         for key, raw in store.items():
             self._index(key, orjson.loads(raw))
-        self._ensure_namespace("default")
+        for ns in SYSTEM_NAMESPACES:
+            self._ensure_namespace(ns)
         self.collect_garbage()
 
     @classmethod
@@ -619,9 +623,9 @@ class Registry:
             )
         if precondition_rv and precondition_rv != meta.get("resourceVersion"):
             raise conflict(r, name)
-        if r.kind == "Namespace" and name == "default":
+        if r.kind == "Namespace" and name in UNDELETABLE_NAMESPACES:
             raise Forbidden(
-                'namespaces "default" is forbidden: this namespace may not be deleted',
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                 details={"name": name, "kind": "namespaces"},
             )
         if dry_run:

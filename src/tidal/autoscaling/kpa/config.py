@@ -223,13 +223,3 @@ def validate(lc: Config) -> None:
         raise ConfigError(
             f"min-scale = {lc.min_scale}, must be in [0, max-scale({lc.max_scale})] range"
         )
-
-
-def duration_field(name: str) -> bool:
-    """Whether a Config field holds a duration (for readers that print or parse Go names)."""
-    return name in (
-        "stable_window",
-        "scale_to_zero_grace_period",
-        "scale_to_zero_pod_retention_period",
-        "scale_down_delay",
-    )
