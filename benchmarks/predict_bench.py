@@ -140,7 +140,7 @@ def measure(
             proc.wait()
 
 
-def report(runs: list[Run], duration_s: int, concurrency: int) -> str:
+def report(runs: list[Run], duration_s: int, concurrency: int, load: float) -> str:
     def med(server: str, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in runs if r.server == server)
 
@@ -152,7 +152,8 @@ def report(runs: list[Run], duration_s: int, concurrency: int) -> str:
         "# Iris predictions: tidal runtime vs KServe 0.21 python server",
         "",
         f"Run by `benchmarks/predict` on {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC;"
-        f" {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.",
+        f" {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()};"
+        f" load average {load:.1f} when it began (other work shares the machine).",
         f"Load: `hey -z {duration_s}s -c {concurrency} -m POST` with the seed's"
         " `examples/iris/iris-input.json` to `/v1/models/sklearn-iris:predict`; one worker each,"
         " same `model.joblib` (SVC), servers run alternately, medians over rounds.",
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--only", choices=("tidal", "kserve"), help="measure one server only")
     args = p.parse_args(argv)
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp)
         subprocess.run(
@@ -213,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run)
     if args.only:
         return 0
-    text = report(runs, args.duration, args.concurrency)
+    text = report(runs, args.duration, args.concurrency, load)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -282,6 +282,7 @@ class Plane:
         self.runner: Any = None
         self.api: Any = None
         self.registry: Any = None
+        self.router_listening = False
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         async def guarded() -> None:
@@ -344,7 +345,9 @@ class Plane:
         self._start_metrics(client, profile)
         self.router.ensure()
         self.spawn(self.router.supervise(), "router-supervisor")
-        await wait_listening(cfg.ingress_port)
+        self.router_listening = await wait_listening(cfg.ingress_port)
+        if not self.router_listening:
+            log.error("the router does not listen on :%s (see router.log)", cfg.ingress_port)
 
     async def _call_run(self, fn: Callable[..., Awaitable[Any]], client: Any) -> None:
         """Optional controllers' `run(client, ...)`: pass what they accept."""
@@ -538,6 +541,7 @@ async def amain(home: Path, cfg: PlaneConfig) -> int:
             "ingress_port": cfg.ingress_port,
             "admin_port": cfg.admin_port,
             "kubeconfig": str(home / "kubeconfig"),
+            "router_listening": plane.router_listening,
         },
     )
     log.info("plane ready: api %s, ingress :%s", plane.api.url, cfg.ingress_port)

@@ -328,3 +328,41 @@ def test_missing_target_reports_failed_get_scale() -> None:
         assert [e[1] for e in _events(api)] == ["FailedGetScale"]
 
     asyncio.run(go())
+
+
+def test_global_sync_period_overrides_the_profile_and_the_annotation_wins() -> None:
+    async def go() -> None:
+        api, clock, _ = await _world(1, _hpa(), cpu_m=50)
+        ctl = HPAController(api, profile="kubernetes", sync_period_s=3, clock=clock)
+        assert await ctl.reconcile(("default", "web")) == 3.0
+        other = _hpa(annotations={profiles.SYNC_PERIOD_ANNOTATION: "7"})
+        other["metadata"]["name"] = "other"
+        await api.create(other)
+        assert await ctl.reconcile(("default", "other")) == 7.0
+
+    asyncio.run(go())
+
+
+def test_two_hpas_on_the_same_pods_are_ambiguous() -> None:
+    async def go() -> None:
+        api, clock, _ = await _world(2, _hpa(), cpu_m=150)
+        twin = _hpa()
+        twin["metadata"]["name"] = "twin"
+        await api.create(twin)
+        ctl = HPAController(api, clock=clock)
+        await ctl.reconcile(("default", "web"))  # scales: it does not know the twin yet
+        assert (await api.get("Deployment", "web", "default"))["spec"]["replicas"] == 4
+        await ctl.reconcile(("default", "twin"))
+        conds = {
+            c["type"]: c
+            for c in (await api.get("HorizontalPodAutoscaler", "twin", "default"))["status"][
+                "conditions"
+            ]
+        }
+        assert conds["ScalingActive"]["reason"] == "AmbiguousSelector"
+        assert conds["ScalingActive"]["message"] == (
+            "pods by selector app=web are controlled by multiple HPAs: [default/twin default/web]"
+        )
+        assert (await api.get("Deployment", "web", "default"))["spec"]["replicas"] == 4
+
+    asyncio.run(go())

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,6 +195,9 @@ def test_apply_twice_get_scale_describe_delete(env: dict[str, str], tmp_path: Pa
 
 
 def test_get_watch_sees_a_new_pod(env: dict[str, str], tmp_path: Path) -> None:
+    f = tmp_path / "pod.yaml"
+    f.write_text(POD.replace("NAME", "watched"))
+    kubectl(env, "apply", "-f", str(f))
     watch = subprocess.Popen(
         ["kubectl", "get", "pods", "-w"],
         env=env,
@@ -203,25 +207,29 @@ def test_get_watch_sees_a_new_pod(env: dict[str, str], tmp_path: Path) -> None:
         start_new_session=True,
     )
     lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(iter(watch.stdout.readline, "")), daemon=True
+    )  # type: ignore[union-attr]
+    reader.start()
     try:
-        f = tmp_path / "pod.yaml"
-        f.write_text(POD.replace("NAME", "watched"))
-        # the watch is running once kubectl has listed (no pods yet: it prints a notice)
-        kubectl(env, "apply", "-f", str(f))
-        assert watch.stdout is not None
-
-        def saw_pod() -> bool:
-            line = watch.stdout.readline()  # type: ignore[union-attr]
-            lines.append(line)
-            return line.startswith("watched")
-
-        wait_until(saw_pod, timeout_s=30, what="kubectl get pods -w to show the pod")
+        # the pod exists before the watch starts: the list prints it, the watch the change
+        wait_until(
+            lambda: any(line.startswith("watched") for line in lines),
+            timeout_s=30,
+            what="the pod in the list",
+        )
         kubectl(env, "label", "pod", "watched", "tier=front")
-        wait_until(saw_pod, timeout_s=30, what="the modified pod")
+        wait_until(
+            lambda: sum(line.startswith("watched") for line in lines) >= 2,
+            timeout_s=30,
+            what="the change in -w",
+        )
     finally:
         stop_process(watch)
+        reader.join(timeout=10)
         kubectl(env, "delete", "pod", "watched", ok=False)
-    assert any("Pending" in line for line in lines)
+    rows = [line.split() for line in lines if line.startswith("watched")]
+    assert rows[0][:3] == ["watched", "0/1", "Pending"]
 
 
 def test_logs_and_strict_apply(
@@ -235,10 +243,34 @@ def test_logs_and_strict_apply(
     (logdir / "log").write_text("hello\nworld\n")
     assert kubectl(env, "logs", "logger").stdout == "hello\nworld\n"
     assert kubectl(env, "logs", "logger", "--tail=1").stdout == "world\n"
+    follow = subprocess.Popen(
+        ["kubectl", "logs", "-f", "logger"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(iter(follow.stdout.readline, "")), daemon=True
+    )  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(lambda: "world\n" in lines, timeout_s=30, what="the existing log lines")
+        with (logdir / "log").open("a") as log:
+            log.write("again\n")
+        wait_until(lambda: "again\n" in lines, timeout_s=30, what="a line appended while following")
+        kubectl(env, "delete", "pod", "logger")
+        assert follow.wait(timeout=30) == 0  # the stream ends with the pod
+    finally:
+        stop_process(follow)
+        reader.join(timeout=10)
     bad = POD.replace("NAME", "strict").replace("spec:\n", "spec:\n  foo: 1\n")
     out = kubectl(env, "apply", "-f", "-", stdin=bad, ok=False)
     assert out.returncode != 0 and 'strict decoding error: unknown field "spec.foo"' in out.stderr
     out = kubectl(env, "apply", "--server-side", "-f", str(f), ok=False)
-    assert out.returncode != 0
-    kubectl(env, "delete", "pod", "logger")
+    assert out.returncode != 0 and "server-side apply is not supported by tidal" in out.stderr
+    assert kubectl(env, "create", "namespace", "team").stdout.strip() == "namespace/team created"
+    assert "team" in kubectl(env, "get", "ns").stdout
+    kubectl(env, "delete", "namespace", "team")
     assert "No resources found" in kubectl(env, "get", "isvc").stderr

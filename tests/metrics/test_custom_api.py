@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -108,9 +109,7 @@ async def create_ready_pod(client: InProcessClient, doc: dict[str, Any]) -> None
         "phase": "Running",
         "podIP": "127.0.0.1",
         "startTime": rfc3339(T0 - 60),
-        "conditions": [
-            {"type": "Ready", "status": "True", "lastTransitionTime": rfc3339(T0 - 60)}
-        ],
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": rfc3339(T0 - 60)}],
     }
     await client.update(pod, subresource="status")
 
@@ -342,8 +341,9 @@ def test_custom_metrics_over_https_with_the_token(
             ca.write_bytes(api.ca_pem)
             async with httpx.AsyncClient(
                 base_url=api.url,
-                verify=str(ca),
-                headers={"Authorization": f"Bearer {api.token}"},
+                verify=ssl.create_default_context(cafile=str(ca)),
+                # the app was built by the test, so its token is the one the test gave it
+                headers={"Authorization": f"Bearer {plane.app.token}"},
                 trust_env=False,
             ) as http:
                 resp = await http.get(

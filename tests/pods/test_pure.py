@@ -134,6 +134,14 @@ def test_allocate_ip(used: tuple[str, ...], start: str | None, want: str) -> Non
     assert ips.allocate(used, start) == want
 
 
+def test_block_start_is_stable_per_home_and_in_range() -> None:
+    a, b = ips.block_start("/home/u/.tidal"), ips.block_start("/tmp/other")
+    assert a == ips.block_start("/home/u/.tidal")
+    for ip in (a, b):
+        o = [int(x) for x in ip.split(".")]
+        assert o[0] == 127 and 1 <= o[1] <= 250 and o[2:] == [0, 1]
+
+
 def _c(state: str, restarts: int = 0, code: int = 0, last: bool = False) -> ContainerState:
     return ContainerState(
         "c",

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -99,6 +100,10 @@ def test_pod_runs_ready_with_env_ip_log_and_events(tmp_path: Path) -> None:
     cmd = 'echo "$POD_NAME $POD_NAMESPACE $POD_IP $GREETING" > env.txt; echo started; ' + SERVER
 
     async def scenario(client: InProcessClient, runner: PodRunner) -> None:
+        # someone else (another plane's pod) already listens on the first address's port
+        squatter = socket.socket()
+        squatter.bind((runner.ip_start, 8080))
+        squatter.listen()
         await client.create(
             pod(
                 "web",
@@ -111,7 +116,8 @@ def test_pod_runs_ready_with_env_ip_log_and_events(tmp_path: Path) -> None:
         )
         p = await until(lambda: _ready(client, "web"), "web Ready")
         ip = p["status"]["podIP"]
-        assert ip.startswith("127.") and ip != "127.0.0.1"
+        squatter.close()
+        assert ip.startswith("127.") and ip not in ("127.0.0.1", runner.ip_start)
         assert p["spec"]["nodeName"] == "tidal-node" and p["status"]["phase"] == "Running"
         assert cs(p)["ready"] is True and "running" in cs(p)["state"]
         folder = tmp_path / "pods" / "default" / "web"

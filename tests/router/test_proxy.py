@@ -222,3 +222,42 @@ def test_static_router_process(tmp_path, start_pod) -> None:  # type: ignore[no-
         assert httpx.get(f"http://127.0.0.1:{p['admin_port']}/healthz").text == "ok"
     finally:
         stop_process(proc)
+
+
+def test_raw_http_edge_cases(start_pod) -> None:  # type: ignore[no-untyped-def]
+    ip, port, _ = start_pod("pod-raw")
+    table = make_table((ip, port, "pod-raw"))
+
+    async def scenario(router: Router, url: str, admin: str) -> None:
+        host, rport = url.removeprefix("http://").split(":")
+
+        async def exchange(payload: bytes) -> bytes:
+            r, w = await asyncio.open_connection(host, int(rport))
+            w.write(payload)
+            await w.drain()
+            data = await r.read()  # until the router closes (HTTP/1.0 / Connection: close)
+            w.close()
+            return data
+
+        # HTTP/1.0 without keep-alive: answered, then closed
+        got = await exchange(f"GET /who HTTP/1.0\r\nHost: {HOST}\r\n\r\n".encode())
+        assert b" 200 " in got.split(b"\r\n")[0] and b'{"pod":"pod-raw"}' in got
+        # an unknown host on a keep-alive connection does not break it; the next request works
+        got = await exchange(
+            b"GET /who HTTP/1.1\r\nHost: nope\r\n\r\n"
+            + f"GET /who HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
+        )
+        assert b"404" in got and b"pipelined requests are not supported" in got
+        r, w = await asyncio.open_connection(host, int(rport))
+        w.write(b"GET /who HTTP/1.1\r\nHost: nope\r\n\r\n")
+        first = await r.readuntil(b"}")
+        assert b"404" in first and b"nope" in first
+        w.write(f"GET /who HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        second = await r.read()
+        assert b" 200 " in second and b'{"pod":"pod-raw"}' in second
+        w.close()
+        # garbage is a 400 JSON, not a crash
+        got = await exchange(b"NOT HTTP AT ALL\r\n\r\n")
+        assert b"400" in got.split(b"\r\n")[0] and b"bad request" in got
+
+    run(scenario, table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,7 +74,11 @@ def check(client: httpx.Client, path: str, content: bytes) -> None:
         assert isinstance(body.get("error"), str) and body["error"]
 
 
-fuzz = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+fuzz = settings(
+    max_examples=int(os.environ.get("TIDAL_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @fuzz

@@ -72,6 +72,7 @@ def test_v2_numeric_datatypes_predict(iris_server: str, datatype: str) -> None:
 READS = {
     "/": {"status": "alive"},
     "/v1/models": {"models": ["sklearn-iris"]},
+    "/v1/models/": {"models": ["sklearn-iris"]},
     "/v1/models/sklearn-iris": {"name": "sklearn-iris", "ready": True},
     "/v2/health/live": {"live": True},
     "/v2/health/ready": {"ready": True},
@@ -289,13 +290,14 @@ def test_concurrent_requests_are_all_answered_right_and_batched(iris_server: str
     before = httpx.get(iris_server + "/metrics").text
     rows = [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]]  # 1, 0, 2
 
-    def one(i: int) -> list[int]:
-        with httpx.Client() as client:
+    with httpx.Client(limits=httpx.Limits(max_connections=16)) as client:
+
+        def one(i: int) -> list[int]:
             body = {"instances": [rows[i % 3]]}
             return client.post(iris_server + PREDICT, json=body).json()["predictions"]
 
-    with ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(one, range(200)))
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(one, range(200)))
     expected = [[1], [0], [2]]
     assert answers == [expected[i % 3] for i in range(200)]
     after = httpx.get(iris_server + "/metrics").text

@@ -72,31 +72,31 @@ def test_a_slow_sync_predict_does_not_block_the_loop(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     args = ["--model-class", "tests.runtimes.custom_models:FifoReader", "--model_name=fifo"]
     with runtime("tidal.runtimes.custom", args) as (url, _):
-        answer: list[httpx.Response] = []
-        caller = threading.Thread(
-            target=lambda: answer.append(
-                httpx.post(
-                    f"{url}/v1/models/fifo:predict", json={"instances": [str(fifo)]}, timeout=60
+        for round_ in ("first", "second"):  # the second too: a blocked predict counts as slow
+            answer: list[httpx.Response] = []
+            body = {"instances": [str(fifo)]}
+            caller = threading.Thread(
+                target=lambda b=body, a=answer: a.append(
+                    httpx.post(f"{url}/v1/models/fifo:predict", json=b, timeout=60)
                 )
             )
-        )
-        caller.start()
-        try:
-            # predict is now blocked reading the FIFO; the server still answers other requests
-            wait_until(
-                lambda: (
-                    'tidal_requests_in_flight{model_name="fifo"} 1.0'
-                    in httpx.get(f"{url}/metrics").text
-                ),
-                what="the predict to be in flight",
-            )
-            assert httpx.get(f"{url}/v2/health/live", timeout=5).json() == {"live": True}
-            assert not answer
-        finally:
-            with open(fifo, "w") as writer:
-                writer.write("released")
-            caller.join(timeout=60)
-        assert answer[0].json() == {"predictions": ["released"]}
+            caller.start()
+            try:
+                # predict is now blocked reading the FIFO; the server still answers the rest
+                wait_until(
+                    lambda: (
+                        'tidal_requests_in_flight{model_name="fifo"} 1.0'
+                        in httpx.get(f"{url}/metrics").text
+                    ),
+                    what=f"the {round_} predict to be in flight",
+                )
+                assert httpx.get(f"{url}/v2/health/live", timeout=5).json() == {"live": True}
+                assert not answer
+            finally:
+                with open(fifo, "w") as writer:
+                    writer.write(round_)
+                caller.join(timeout=60)
+            assert answer[0].json() == {"predictions": [round_]}
 
 
 def start_fails(module: str, *args: str) -> subprocess.CompletedProcess[str]:

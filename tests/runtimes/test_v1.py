@@ -15,6 +15,14 @@ BAD = {
     "instances not a list": (b'{"instances": 3}', 'Expected "instances" to be a list'),
     "inputs not a list": (b'{"inputs": {"a": 1}}', 'Expected "inputs" to be a list'),
     "ragged": (b'{"instances": [[1, 2], [3]]}', '"instances" is not a rectangular array'),
+    "nested past numpy's dimensions": (
+        b'{"instances": ' + b"[" * 100 + b"1" + b"]" * 100 + b"}",
+        '"instances" is not a rectangular array',
+    ),
+    "nested past the JSON depth limit": (
+        b'{"instances": ' + b"[" * 3000 + b"1" + b"]" * 3000 + b"}",
+        "Unrecognized request format: ",
+    ),
 }
 
 

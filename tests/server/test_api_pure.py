@@ -200,3 +200,22 @@ def test_validation_messages_name_the_field() -> None:
     fields = {c.field: c.message for c in validate(svc)}
     assert "DNS-1035" in fields["metadata.name"]
     assert "between 1 and 65535" in fields["spec.ports[0].port"]
+
+
+def test_protobuf_namespace_from_kubectl_create() -> None:
+    from tidal.server.protobuf import ProtobufError, decode
+
+    # `kubectl create ns foo` (kubectl 1.32), with a label added by hand
+    meta = b"\x0a\x03foo\x12\x00\x1a\x00" + b"\x5a\x08\x0a\x01a\x12\x03b-c"
+    raw = b"\x0a" + bytes([len(meta)]) + meta + b"\x12\x00\x1a\x00"
+    env = b"\x0a\x0f\x0a\x02v1\x12\x09Namespace\x12" + bytes([len(raw)]) + raw
+    got = decode(b"k8s\x00" + env)
+    assert got == {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "foo", "labels": {"a": "b-c"}},
+    }
+    with pytest.raises(ProtobufError):
+        decode(b"k8s\x00\x0a\x13\x0a\x07apps/v1\x12\x0aDeployment")
+    with pytest.raises(ProtobufError):
+        decode(b"{}")

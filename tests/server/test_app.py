@@ -165,6 +165,12 @@ def test_crud_tables_patches_and_strict(tmp_path: Path) -> None:
         assert t["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
         t = (await http.get(f"{base}/web", headers={**AUTH, "Accept": TABLE})).json()
         assert len(t["rows"]) == 1
+        meta_accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+        m = (await http.get(base, headers={**AUTH, "Accept": meta_accept})).json()
+        assert (
+            m["kind"] == "PartialObjectMetadataList" and m["items"][0]["metadata"]["name"] == "web"
+        )
+        assert "spec" not in m["items"][0]
         # strategic, merge, json patches; 415 for server-side apply
         smp = {
             "spec": {
@@ -336,7 +342,7 @@ BAD_REQUESTS = {
         "/api/v1/namespaces/default/pods/a",
         b'[{"op":"jump","path":"/x"}]',
         "application/json-patch+json",
-        404,
+        422,
     ),
     "unknown patch type": ("PATCH", "/api/v1/namespaces/default/pods/a", b"{}", "text/plain", 415),
     "unknown resource": ("GET", "/api/v1/namespaces/default/widgets", b"", "", 404),
@@ -381,9 +387,7 @@ def test_bad_requests_get_a_status_never_a_500(
             "metadata": {"name": "a"},
             "spec": {"containers": [{"name": "c"}]},
         }
-        if "pods/a" in path and "json-patch" in ctype:
-            pass  # the pod is absent: a 404 first
-        elif "pods/a" in path:
+        if "pods/a" in path:
             reg.create(p)
         headers = {**AUTH, **({"Content-Type": ctype} if ctype else {})}
         path_only, _, query = path.partition("?")

@@ -140,3 +140,54 @@ def test_kubeconfig_resolution_and_merge(tmp_path: Path, monkeypatch: pytest.Mon
         "default",
         "Bearer tok",
     )
+
+
+def test_watch_streams_tables_and_ends_when_the_client_leaves(tmp_path: Path) -> None:
+    from tidal.server.registry import Registry
+    from tidal.server.serve import start_api
+
+    async def go() -> None:
+        reg = Registry.open(tmp_path)
+        api = await start_api(reg, tmp_path, port=0)
+        try:
+            verify = ssl.create_default_context(cafile=str(tmp_path / "pki" / "ca.crt"))
+            headers = {
+                "Authorization": f"Bearer {api.token}",
+                "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io",
+            }
+            async with httpx.AsyncClient(base_url=api.url, verify=verify, timeout=10) as http:
+                async with http.stream(
+                    "GET",
+                    "/api/v1/namespaces/default/pods",
+                    params={"watch": "true"},
+                    headers=headers,
+                ) as resp:
+                    lines = resp.aiter_lines()
+                    reg.create(POD)
+                    first = orjson_loads(await asyncio.wait_for(lines.__anext__(), 10))
+                    assert first["type"] == "ADDED" and first["object"]["kind"] == "Table"
+                    assert first["object"]["columnDefinitions"][0]["name"] == "Name"
+                    assert first["object"]["rows"][0]["cells"][0] == "p"
+                    reg.patch("Pod", "p", {"metadata": {"labels": {"x": "y"}}}, "default")
+                    second = orjson_loads(await asyncio.wait_for(lines.__anext__(), 10))
+                    assert (
+                        second["type"] == "MODIFIED"
+                        and second["object"]["columnDefinitions"] is None
+                    )
+                    assert reg.watcher_count == 1
+            for _ in range(200):  # the server notices the disconnect and drops the watcher
+                if reg.watcher_count == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert reg.watcher_count == 0
+        finally:
+            await api.stop()
+            reg.close()
+
+    asyncio.run(go())
+
+
+def orjson_loads(line: str) -> dict:
+    import orjson
+
+    return orjson.loads(line)

@@ -368,3 +368,25 @@ def test_inprocess_table(tmp_path: Path) -> None:
             await c.close()
 
     run(go())
+
+
+def test_terminating_pod_waits_for_the_runner(tmp_path: Path) -> None:
+    reg = Registry.open(tmp_path)
+    try:
+        reg.create(pod("p", node="local-node"))
+        obj, gone = reg.delete("Pod", "p", "default", grace_period_seconds=5)
+        assert not gone and obj["metadata"]["deletionGracePeriodSeconds"] == 5
+        # the runner reports the process stopped; the pod stays until its final delete
+        reg.patch("Pod", "p", {"status": {"phase": "Failed"}}, "default", subresource="status")
+        assert reg.get("Pod", "p", "default")["status"]["phase"] == "Failed"
+        again, gone = reg.delete("Pod", "p", "default")
+        assert (
+            not gone
+            and again["metadata"]["deletionTimestamp"] == obj["metadata"]["deletionTimestamp"]
+        )
+        _, gone = reg.delete("Pod", "p", "default", grace_period_seconds=0)
+        assert gone
+        with pytest.raises(NotFound):
+            reg.get("Pod", "p", "default")
+    finally:
+        reg.close()

@@ -16,15 +16,17 @@ import copy
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import Conflict, NotFound, TidalError
-from tidal.api.events import make_event
+from tidal.api.events import make_event, rfc3339
 from tidal.api.meta import selector_string
 from tidal.api.resources import by_kind
+from tidal.api.selectors import parse_labels
 from tidal.autoscaling import profiles
 from tidal.autoscaling.hpa import (
     Decision,
@@ -98,13 +100,17 @@ class HPAController:
         client: ApiClient,
         *,
         profile: profiles.Profile | str | None = None,
+        sync_period_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.profile = profile if isinstance(profile, profiles.Profile) else profiles.get(profile)
+        if sync_period_s is not None:  # the global setting; the per-HPA annotation still wins
+            self.profile = replace(self.profile, sync_period_s=sync_period_s)
         self.clock = clock
         self._last: dict[Key, tuple[float, Any]] = {}  # key -> (last sync, spec then)
         self._events: dict[tuple[Key, str, str, str], tuple[str, int]] = {}
+        self._selectors: dict[Key, str] = {}  # the last target selector of each HPA
 
     # -- loop entry ------------------------------------------------------------------------------
     async def reconcile(self, key: Key, loop: Loop | None = None) -> float | None:
@@ -125,6 +131,7 @@ class HPAController:
 
     def forget(self, key: Key) -> None:
         self._last.pop(key, None)
+        self._selectors.pop(key, None)
         for k in [k for k in self._events if k[0] == key]:
             del self._events[k]
 
@@ -167,6 +174,7 @@ class HPAController:
         scale = None
         pods: tuple = ()
         metrics: tuple[MetricData, ...] = ()
+        selecting: tuple[str, ...] = ()
         if scale_obj is not None:
             scale = Scale(
                 int((scale_obj.get("spec") or {}).get("replicas") or 0),
@@ -174,7 +182,9 @@ class HPAController:
                 (scale_obj.get("status") or {}).get("selector") or None,
             )
             if scale.selector:
-                pods, metrics = await self._observe(ns, scale.selector, spec)
+                self._selectors[(ns, name)] = scale.selector
+                pods, metrics, pod_labels = await self._observe(ns, scale.selector, spec)
+                selecting = self._selecting(ns, pod_labels)
         inputs = Inputs(
             now=now,
             spec=spec,
@@ -186,6 +196,7 @@ class HPAController:
             settings=prof.settings,
             scale_error=scale_error,
             namespace=ns,
+            selecting_hpas=selecting,
         )
         decision = decide(inputs)
         if decision.rescale and scale_obj is not None:
@@ -211,9 +222,23 @@ class HPAController:
                 log.warning("hpa %s/%s: saving history: %s", ns, name, exc)
         return decision
 
+    def _selecting(self, ns: str, pod_labels: list[dict[str, str]]) -> tuple[str, ...]:
+        """HPAs (`ns/name`) whose last known target selector matches any of these pods."""
+        out = []
+        for (hns, hname), sel in sorted(self._selectors.items()):
+            if hns != ns:
+                continue
+            try:
+                parsed = parse_labels(sel)
+            except ValueError:
+                continue
+            if any(parsed.matches(labels) for labels in pod_labels):
+                out.append(f"{hns}/{hname}")
+        return tuple(out)
+
     async def _observe(
         self, ns: str, selector: str, spec: Obj
-    ) -> tuple[tuple, tuple[MetricData, ...]]:
+    ) -> tuple[tuple, tuple[MetricData, ...], list[dict[str, str]]]:
         try:
             pod_objs = (await self.client.list("Pod", ns, label_selector=selector)).get("items", [])
         except TidalError as exc:
@@ -277,7 +302,8 @@ class HPAController:
                 out.append(external_data(body, err))
             else:
                 out.append(MetricData(error=f"unknown metric source type {kind!r}"))
-        return pods, tuple(out)
+        labels = [(p.get("metadata") or {}).get("labels") or {} for p in pod_objs]
+        return pods, tuple(out), labels
 
     async def _raw(self, path: str, params: dict[str, str] | None) -> tuple[Obj | None, str | None]:
         try:
@@ -335,8 +361,6 @@ class HPAController:
         meta = hpa.get("metadata") or {}
         key = ((meta.get("namespace") or "default", meta.get("name", "")), type_, reason, message)
         seen = self._events.get(key)
-        from tidal.api.events import rfc3339
-
         if seen is not None:
             name, count = seen
             try:

@@ -148,11 +148,29 @@ def container_port(container: Obj) -> int:
 
 
 def initial_replicas(isvc: Obj) -> int:
+    """The Deployment's replicas at creation: `minReplicas` raised to 1 (KServe's HPA path; the
+    KPA's initial scale is 1 too, and it scales to zero itself); class `none` keeps it as given
+    (0 allowed: a manual scale-to-zero)."""
     p = (isvc.get("spec") or {}).get("predictor") or {}
     lo = p.get("minReplicas")
-    if autoscaler_class(isvc) == "none" or uses_kpa(isvc):
+    if autoscaler_class(isvc) == "none":
         return max(int(lo if lo is not None else 1), 0)
     return max(int(lo or 1), 1)
+
+
+def render_podautoscaler(isvc: Obj) -> Obj | None:
+    """The Knative PodAutoscaler of a KPA-scaled InferenceService (issue 10), rendered by the
+    KPA module when it exists; None otherwise."""
+    if not uses_kpa(isvc):
+        return None
+    try:
+        from tidal.controllers import kpa
+    except ImportError:
+        return None
+    render = getattr(kpa, "render_podautoscaler", None)
+    if render is None:
+        return None
+    return render(isvc, predictor_name(isvc), isvc["metadata"].get("uid"))
 
 
 # ---- pure: the objects ----------------------------------------------------------------------------
@@ -464,6 +482,9 @@ class InferenceServiceController:
             keys=("scaleTargetRef", "minReplicas", "maxReplicas", "metrics"),
             absent=hpa is None,
         )
+        pa = render_podautoscaler(isvc)
+        if pa is not None:
+            await self._ensure(pa, uid, keys=("scaleTargetRef", "containerConcurrency"))
         status = render_status(isvc, deployment, service, self.domain)
         old = isvc.get("status") or {}
         status["conditions"] = merge_condition_times(

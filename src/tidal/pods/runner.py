@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,18 @@ def _field_ref(pod: Obj, path: str, pod_ip: str, node: str, host_ip: str) -> str
     if m:
         return (meta.get(m.group(1)) or {}).get(m.group(2), "")
     return ""
+
+
+def ports_free(ip: str, ports: list[int]) -> bool:
+    """Nothing listens on these ports of `ip` yet (another plane's pod, a stray server)."""
+    for port in ports:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((ip, port))
+            except OSError:
+                return False
+    return True
 
 
 class PodWorker:
@@ -317,9 +330,7 @@ class PodWorker:
         st = self.state
         st.scheduled = True
         st.start_time = runner.clock()
-        wanted = (self.pod.get("status") or {}).get("podIP") or None
-        in_use = runner.ips_in_use(exclude=self)
-        st.pod_ip = wanted if wanted and wanted not in in_use else ips.allocate(in_use)
+        st.pod_ip = self._pick_ip((self.pod.get("status") or {}).get("podIP") or None)
         await self.event(
             "Scheduled",
             f"Successfully assigned {self.ns}/{self.name} to {runner.node.name}",
@@ -327,6 +338,26 @@ class PodWorker:
         )
         await self.write_status()
         return True
+
+    def _pick_ip(self, wanted: str | None) -> str:
+        """A free pod IP (the one the pod had, if still free) whose ports nobody listens on."""
+        runner = self.runner
+        ports = [
+            int(p["containerPort"])
+            for c in self._specs()
+            for p in c.get("ports") or []
+            if p.get("containerPort")
+        ]
+        taken = runner.ips_in_use(exclude=self)
+        if wanted and wanted not in taken and ports_free(wanted, ports):
+            return wanted
+        ip = ips.allocate(taken, runner.ip_start)
+        for _ in range(256):
+            if ports_free(ip, ports):
+                return ip
+            taken.add(ip)
+            ip = ips.allocate(taken, runner.ip_start)
+        return ip
 
     def _env(self, spec: Obj) -> dict[str, str]:
         runner = self.runner
@@ -574,6 +605,7 @@ class PodRunner:
             enforce_capacity=s.enforce_capacity,
         )
         self.clock = clock
+        self.ip_start = ips.block_start(str(self.home.resolve()))
         self.workers: dict[str, PodWorker] = {}  # uid -> worker
         self.started = asyncio.Event()
 

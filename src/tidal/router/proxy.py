@@ -28,10 +28,14 @@ log = logging.getLogger("tidal.router")
 CONNECT_TIMEOUT_S = 3.0
 MAX_CONNECT_TRIES = 3
 PENDING_LIMIT = 1 << 20  # body bytes held while connecting before the client is paused
-HOP_BY_HOP = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
-)
-REASONS = {400: b"Bad Request", 404: b"Not Found", 502: b"Bad Gateway", 503: b"Service Unavailable"}
+MAX_HEAD = 64 << 10  # request head bytes
+REASONS = {
+    400: b"Bad Request",
+    404: b"Not Found",
+    431: b"Request Header Fields Too Large",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+}
 
 
 def _json_response(code: int, body: dict[str, Any], keep_alive: bool) -> bytes:
@@ -55,7 +59,6 @@ class Upstream(asyncio.Protocol):
     """
 
     __slots__ = (
-        "clen",
         "client",
         "closed",
         "endpoint",
@@ -77,7 +80,6 @@ class Upstream(asyncio.Protocol):
         self.keep_alive = True
         self.status = 0
         self.got_bytes = False
-        self.clen = False
         self.hold = False
         self.out = b""
 
@@ -132,16 +134,11 @@ class Upstream(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.status = 0
-        self.clen = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) == 14 and name.lower() == b"content-length":
-            self.clen = True
 
     def on_headers_complete(self) -> None:
         self.status = status = self.parser.get_status_code()
         self.keep_alive = self.parser.should_keep_alive()
-        self.hold = self.clen and status >= 200
+        self.hold = status >= 200 and b"content-length:" in self.out.lower()
 
     def on_body(self, body: bytes) -> None:
         self.hold = False
@@ -163,27 +160,41 @@ class Upstream(asyncio.Protocol):
             self.transport.close()
 
 
+def find_host(head: bytes) -> bytes:
+    """The Host header's value in a raw request head (b"" when absent)."""
+    i = head.find(b"\r\nHost:")
+    if i < 0:
+        i = head.lower().find(b"\r\nhost:")
+        if i < 0:
+            return b""
+    end = head.find(b"\r\n", i + 2)
+    return head[i + 7 : end if end >= 0 else len(head)].strip()
+
+
 class ClientConn(asyncio.Protocol):
-    """One client connection; requests on it are served one after another."""
+    """One client connection; requests on it are served one after another.
+
+    The request goes to the pod as the client sent it (raw bytes, chunked bodies untouched),
+    with `x-forwarded-for` added after the request line: the parser only finds the Host, the end
+    of the head and the end of the message, with three callbacks per request.
+    """
 
     def __init__(self, router: Router) -> None:
         self.router = router
         self.loop = router.loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.peer = b""
+        self.xff = b""
         self.closing = False
+        self.head = b""  # raw bytes of the current request until its head is complete
+        self.in_head = True
+        self.ended_here = False
         self._reset()
 
     def _reset(self) -> None:
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.host = b""
-        self.chunked = False
         self.discard = False
         self.req_done = False
         self.keep_alive = True
-        self.head = b""
         self.pending: list[bytes] | None = []
         self.pending_size = 0
         self.upstream: Upstream | None = None
@@ -198,18 +209,27 @@ class ClientConn(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         if peer:
-            self.peer = str(peer[0]).encode()
+            self.xff = b"\r\nx-forwarded-for: " + str(peer[0]).encode()
 
     def data_received(self, data: bytes) -> None:
+        self.ended_here = False
+        if self.in_head:
+            self.head = self.head + data if self.head else data
+        elif not self.discard:
+            self._send_body(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, "protocol upgrades are not supported by the router")
         except httptools.HttpParserError as exc:
             if not self.active:
-                self._write_close(_json_response(400, {"error": f"bad request: {exc}"}, False))
+                cause = exc.__cause__ or exc.__context__ or exc
+                self._write_close(_json_response(400, {"error": f"bad request: {cause}"}, False))
             else:
                 self._abort()
+        else:
+            if self.in_head and len(self.head) > MAX_HEAD:
+                self._write_close(_json_response(431, {"error": "request header too large"}, False))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -231,57 +251,35 @@ class ClientConn(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
-        if self.active:  # a pipelined request while one is in flight: not supported
+        if self.active or self.ended_here:  # a second request in the same bytes: pipelining
             raise httptools.HttpParserError("pipelined requests are not supported")
         self._reset()
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-        if len(name) == 4 and name.lower() == b"host":
-            self.host = value
+        self.in_head = True
 
     def on_headers_complete(self) -> None:
-        parser = self.parser
-        self.keep_alive = parser.should_keep_alive()
-        backend = self.router.table.lookup(self.host)
+        self.in_head = False
+        head, self.head = self.head, b""
+        self.keep_alive = self.parser.should_keep_alive()
+        host = find_host(head)
+        backend = self.router.table.lookup(host)
         if backend is None:
             self.router.unrouted += 1
-            host = self.host.decode("latin-1")
-            self._send_own(404, {"error": f"no service for host {host!r}", "host": host})
+            name = host.decode("latin-1")
+            self._send_own(404, {"error": f"no service for host {name!r}", "host": name})
             return
-        version = parser.get_http_version()
-        parts = [parser.get_method(), b" ", self.url, b" HTTP/", version.encode(), b"\r\n"]
-        for name, value in self.headers:
-            low = name.lower()
-            if low in HOP_BY_HOP:
-                continue
-            if low == b"transfer-encoding" and b"chunked" in value.lower():
-                self.chunked = True
-            parts += (name, b": ", value, b"\r\n")
-        parts += (b"x-forwarded-for: ", self.peer, b"\r\n\r\n")
-        self.head = b"".join(parts)
+        eol = head.find(b"\r\n")
+        self.pending = [head[:eol], self.xff, head[eol:]]
+        self.pending_size = len(head)
         self.backend = backend
-        self.t0 = time.monotonic()
+        self.t0 = time.time()
         self._dispatch()
-
-    def on_body(self, body: bytes) -> None:
-        if self.discard:
-            return
-        if self.chunked:
-            body = b"%x\r\n%s\r\n" % (len(body), body)
-        self._send_body(body)
 
     def on_message_complete(self) -> None:
         self.req_done = True
-        if self.discard:
-            if not self.active and self.keep_alive and not self.closing:
-                self._reset()
-            return
-        if self.chunked:
-            self._send_body(b"0\r\n\r\n")
+        self.in_head = True
+        self.ended_here = True
+        if self.discard and not self.active and self.keep_alive and not self.closing:
+            self._reset()
 
     # forwarding
     def _send_body(self, data: bytes) -> None:
@@ -305,7 +303,7 @@ class ClientConn(asyncio.Protocol):
                 code, msg = 502, f"no endpoint of service {backend.key} accepted the connection"
             else:
                 code, msg = 503, f"no ready endpoints for service {backend.key}"
-            backend.stats.observe(code, time.monotonic() - self.t0)
+            backend.stats.observe(code, time.time() - self.t0)
             self._send_own(code, {"error": msg})
             return
         self.tried = self.tried | {idx}
@@ -352,7 +350,7 @@ class ClientConn(asyncio.Protocol):
         conn.client = self
         pending = self.pending
         self.pending = None
-        conn.transport.write(self.head + b"".join(pending) if pending else self.head)  # type: ignore[union-attr]
+        conn.transport.write(b"".join(pending) if pending else b"")  # type: ignore[union-attr]
         if self.pending_size > PENDING_LIMIT and self.transport is not None:
             self.transport.resume_reading()
 
@@ -367,9 +365,7 @@ class ClientConn(asyncio.Protocol):
         self._finish(conn.status)
         if not upstream_keep or not self.keep_alive:
             self._close()  # the client saw the pod's `connection: close` (or asked for it)
-        elif self.req_done:
-            self._reset()
-        else:
+        elif not self.req_done:
             self.discard = True  # drop the rest of the body; reset at its end
 
     def upstream_lost(self, conn: Upstream) -> None:
@@ -416,7 +412,7 @@ class ClientConn(asyncio.Protocol):
         backend = self.backend
         if backend is not None:
             backend.stats.finish(now)
-            backend.stats.observe(code, time.monotonic() - self.t0)
+            backend.stats.observe(code, now - self.t0)
 
     def _write_close(self, data: bytes) -> None:
         if self.transport is not None and not self.closing:

@@ -130,7 +130,7 @@ def build_parser(prog: str, *, model_dir_required: bool) -> argparse.ArgumentPar
         "--inline-predict-ms",
         type=_non_negative_float,
         default=2.0,
-        help="a synchronous predict typically using less CPU than this runs on the event loop, "
+        help="a synchronous predict typically shorter than this runs on the event loop, "
         "a longer one on a predict thread; 0 always uses the thread (2.0)",
     )
     add("--timeout_keep_alive", "--timeout-keep-alive", type=int, default=65)

@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import orjson
 
@@ -45,7 +45,7 @@ from tidal.api.errors import (
 )
 from tidal.api.meta import rfc3339_micro
 from tidal.api.resources import RESOURCES, ResourceType
-from tidal.server import discovery, openapi, tables
+from tidal.server import discovery, openapi, protobuf, tables
 from tidal.server.registry import Registry, qualified
 from tidal.server.schema import strict_message, unknown_fields
 
@@ -120,6 +120,21 @@ class _Request:
         self.body = body
 
     def json(self) -> Any:
+        ctype = self.headers.get("content-type", "")
+        if "protobuf" in ctype:
+            try:
+                return protobuf.decode(self.body)
+            except protobuf.ProtobufError as exc:
+                raise UnsupportedMediaType(
+                    "the body of the request was in an unknown format - accepted media types "
+                    f"include: application/json, application/yaml ({exc}; `kubectl apply -f` "
+                    "sends JSON)"
+                ) from None
+        if "cbor" in ctype:
+            raise UnsupportedMediaType(
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/json, application/yaml"
+            )
         if not self.body:
             raise BadRequest("the request body is empty")
         try:
@@ -136,6 +151,11 @@ class _Request:
     @property
     def wants_table(self) -> bool:
         return "as=Table" in self.headers.get("accept", "")
+
+    @property
+    def wants_metadata(self) -> bool:
+        """`as=PartialObjectMetadata[List]`: metadata-only clients (garbage collectors)."""
+        return "as=PartialObjectMetadata" in self.headers.get("accept", "") and not self.wants_table
 
     @property
     def dry_run(self) -> bool:
@@ -201,7 +221,7 @@ class ApiServer:
             {
                 "method": "GET",
                 "path": path,
-                "query_string": "&".join(f"{k}={v}" for k, v in (params or {}).items()).encode(),
+                "query_string": urlencode(params or {}).encode(),
                 "headers": [],
             },
             b"",
@@ -418,6 +438,13 @@ class ApiServer:
                     ),
                     content_type=TABLE_CT,
                 )
+            if req.wants_metadata:
+                listed = {
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": listed["metadata"],
+                    "items": [_partial(o) for o in listed["items"]],
+                }
             return _json(listed)
         if req.method == "POST":
             obj = req.json()
@@ -535,6 +562,8 @@ class ApiServer:
                     ),
                     content_type=TABLE_CT,
                 )
+            if req.wants_metadata and sub is None:
+                return _json(_partial(obj))
             return _json(obj)
         if req.method == "PUT":
             obj = req.json()
@@ -716,6 +745,14 @@ class ApiServer:
                 yield partial
 
         return _Stream(follow(), b"text/plain")
+
+
+def _partial(obj: Obj) -> Obj:
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata", {}),
+    }
 
 
 def _stamp(data: bytes, at: float) -> bytes:

@@ -53,7 +53,7 @@ from tidal.server.store import Key, Store
 log = logging.getLogger("tidal.server")
 Obj = dict[str, Any]
 BUILTIN_GROUPS = frozenset({"", "apps", "autoscaling"})
-HISTORY = 20_000
+HISTORY = 10_000
 EVENT_TTL_S = 3600.0
 # Namespaces every cluster has (the seed reads the ingress Service from kube-system).
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -94,13 +94,23 @@ def resource_for(kind: str) -> ResourceType:
 
 @dataclass
 class _Event:
+    """One change, kept as JSON bytes (the history holds thousands; dicts would cost 10x)."""
+
     rv: int
     type: str
     kind: str
     namespace: str
     body: bytes
-    obj: Obj
-    old: Obj | None
+    old_body: bytes | None
+    obj: Obj | None = None  # parsed forms, set while the event is being published
+    old: Obj | None = None
+
+    def parsed(self) -> tuple[Obj, Obj | None]:
+        obj = self.obj if self.obj is not None else orjson.loads(self.body)
+        old = self.old
+        if old is None and self.old_body is not None:
+            old = orjson.loads(self.old_body)
+        return obj, old
 
 
 @dataclass
@@ -238,20 +248,27 @@ class Registry:
 
     def _publish(self, etype: str, key: Key, obj: Obj, old: Obj | None) -> None:
         body = orjson.dumps(obj)
-        ev = _Event(int(obj["metadata"]["resourceVersion"]), etype, key[0], key[1], body, obj, old)
+        old_body = orjson.dumps(old) if old is not None else None
+        ev = _Event(int(obj["metadata"]["resourceVersion"]), etype, key[0], key[1], body, old_body)
         self._history.append(ev)
         while len(self._history) > HISTORY:
             self._floor = self._history.popleft().rv
+        ev.obj, ev.old = obj, old
         for w in list(self._watchers):
             self._deliver(w, ev)
+        ev.obj = ev.old = None
 
     @staticmethod
     def _deliver(w: _Watcher, ev: _Event) -> None:
         if w.kind != ev.kind or (w.namespace is not None and w.namespace != ev.namespace):
             return
-        now_in = w.matches(ev.obj)
+        if w.labels.empty and not w.fields.terms:
+            w.queue.put_nowait((ev.type, ev.body))
+            return
+        obj, old = ev.parsed()
+        now_in = w.matches(obj)
         if ev.type == "MODIFIED":
-            was_in = w.matches(ev.old)
+            was_in = w.matches(old)
             if now_in and not was_in:
                 w.queue.put_nowait(("ADDED", ev.body))
             elif was_in and not now_in:
@@ -498,8 +515,10 @@ class Registry:
         return self._write(key, new, current, "MODIFIED")
 
     def _graceful_pending(self, r: ResourceType, obj: Obj) -> bool:
-        """A Terminating Pod waits for its runner's final delete (grace 0)."""
-        return r.kind == "Pod" and _is_graceful_pod(obj)
+        """A Pod marked for graceful deletion waits for its runner's final delete (grace 0),
+        whatever status the runner writes meanwhile."""
+        grace = obj["metadata"].get("deletionGracePeriodSeconds") or 0
+        return r.kind == "Pod" and isinstance(grace, int) and grace > 0
 
     # --- scale ---------------------------------------------------------------------------------
 
@@ -633,7 +652,11 @@ class Registry:
         key = self._key(r, name, namespace)
         if r.kind == "Namespace":
             return self._delete_namespace(key, current)
-        graceful = r.kind == "Pod" and _is_graceful_pod(current) and grace_period_seconds != 0
+        graceful = (
+            r.kind == "Pod"
+            and (_is_graceful_pod(current) or self._graceful_pending(r, current))
+            and grace_period_seconds != 0
+        )
         if meta.get("finalizers") or graceful:
             if meta.get("deletionTimestamp"):
                 return current, False
@@ -783,9 +806,7 @@ class Registry:
                 raise Gone(f"too old resource version: {rv} ({self._floor})")
             for ev in self._history:
                 if ev.rv > rv:
-                    before = w.queue.qsize()
                     self._deliver(w, ev)
-                    del before
         self._watchers.append(w)
         return self._stream(w, start)
 

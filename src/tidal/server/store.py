@@ -42,10 +42,12 @@ class Store:
         self._db.executescript(_SCHEMA)
         self.rv: int = self._db.execute("SELECT rv FROM counter WHERE id = 1").fetchone()[0]
         self._objects: dict[Key, bytes] = {}
+        self._by_kind: dict[str, set[Key]] = {}
         for kind, ns, name, body in self._db.execute(
             "SELECT kind, namespace, name, body FROM objects"
         ):
             self._objects[(kind, ns, name)] = bytes(body)
+            self._by_kind.setdefault(kind, set()).add((kind, ns, name))
 
     def close(self) -> None:
         self._db.close()
@@ -66,13 +68,14 @@ class Store:
 
     def keys(self, kind: str, namespace: str | None = None) -> list[Key]:
         """Sorted keys of a kind, optionally within one namespace."""
-        return sorted(
-            k for k in self._objects if k[0] == kind and (namespace is None or k[1] == namespace)
-        )
+        keys = self._by_kind.get(kind, ())
+        return sorted(k for k in keys if namespace is None or k[1] == namespace)
 
     def items(self, kind: str | None = None) -> Iterator[tuple[Key, bytes]]:
-        for k, v in list(self._objects.items()):
-            if kind is None or k[0] == kind:
+        keys = list(self._objects) if kind is None else list(self._by_kind.get(kind, ()))
+        for k in keys:
+            v = self._objects.get(k)
+            if v is not None:
                 yield k, v
 
     def put(self, key: Key, obj: Obj) -> int:
@@ -88,6 +91,7 @@ class Store:
             self._db.execute("UPDATE counter SET rv = ? WHERE id = 1", (rv,))
         self.rv = rv
         self._objects[key] = body
+        self._by_kind.setdefault(key[0], set()).add(key)
         return rv
 
     def remove(self, key: Key) -> int:
@@ -100,6 +104,7 @@ class Store:
             self._db.execute("UPDATE counter SET rv = ? WHERE id = 1", (rv,))
         self.rv = rv
         self._objects.pop(key, None)
+        self._by_kind.get(key[0], set()).discard(key)
         return rv
 
     def _tx(self) -> _Tx:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 from tidal.api.events import rfc3339
@@ -71,8 +72,6 @@ class _Conditions:
 
 def _qty(value: int, binary: bool = False) -> str:
     """`resource.NewMilliQuantity(v, DecimalSI)`; memory is shown BinarySI (`1932Mi`)."""
-    from fractions import Fraction
-
     v = Fraction(value, 1000)
     return (
         format_binary(v) if binary and v.denominator == 1 and abs(v) >= 1024 else format_decimal(v)
@@ -295,6 +294,12 @@ def _compute_metrics(
         msg = f"couldn't convert selector into a corresponding internal selector object: {exc}"
         events.append(Event("Warning", "InvalidSelector", msg))
         conds.set("ScalingActive", "False", "InvalidSelector", msg)
+        return -1, "", [], msg
+
+    if len(i.selecting_hpas) > 1:
+        msg = f"pods by selector {selector} are controlled by multiple HPAs: [{' '.join(i.selecting_hpas)}]"
+        events.append(Event("Warning", "AmbiguousSelector", msg))
+        conds.set("ScalingActive", "False", "AmbiguousSelector", msg)
         return -1, "", [], msg
 
     tol = tolerances(spec, i.settings.tolerance)

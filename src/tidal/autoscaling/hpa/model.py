@@ -140,6 +140,8 @@ class Inputs:
     scale_error: str | None = None
     recommendation: int | None = None
     namespace: str = "default"
+    # every HPA ("ns/name", this one included) whose target selects some of these pods
+    selecting_hpas: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,11 +208,11 @@ async def _watch(client: ApiClient, env: Env, args: Any, rt: ResourceType, ns: s
         field = ",".join(x for x in (field, f"metadata.name={name}") if x)
     listed = await client.list(rt.kind, ns, label_selector=args.selector, field_selector=field)
     items = listed.get("items", [])
+    wide = args.output == "wide"
     table = tables.table(rt.kind, items, time.time())
-    widths_header = format_table(
-        table, wide=args.output == "wide", namespace_column=args.all_namespaces
-    )
-    env.out(widths_header)
+    first = format_table(table, wide=wide, namespace_column=args.all_namespaces)
+    widths = [len(c) for c in _split_row(first.splitlines()[0])] if first else []
+    env.out(first)
     rv = (listed.get("metadata") or {}).get("resourceVersion")
     async for etype, obj in client.watch(
         rt.kind, ns, resource_version=rv, label_selector=args.selector, field_selector=field
@@ -220,12 +220,26 @@ async def _watch(client: ApiClient, env: Env, args: Any, rt: ResourceType, ns: s
         if etype not in ("ADDED", "MODIFIED", "DELETED"):
             continue
         one = tables.table(rt.kind, [obj], time.time())
-        env.out(
-            format_table(
-                one,
-                wide=args.output == "wide",
-                no_headers=True,
-                namespace_column=args.all_namespaces,
-            )
-        )
+        text = format_table(one, wide=wide, no_headers=True, namespace_column=args.all_namespaces)
+        env.out(_align(text, widths))
     return 0
+
+
+def _split_row(line: str) -> list[str]:
+    """Cells of a printed row (columns are three or more spaces apart), keeping their widths."""
+    import re
+
+    return [m.group(0) for m in re.finditer(r"\S.*?(?:   +|$)", line)]
+
+
+def _align(text: str, widths: list[int]) -> str:
+    """Pad a watch row to the first table's column widths, as kubectl keeps columns aligned."""
+    out = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in _split_row(line)]
+        parts = [
+            c.ljust(max(widths[i], len(c) + 3)) if i < len(widths) and i < len(cells) - 1 else c
+            for i, c in enumerate(cells)
+        ]
+        out.append("".join(parts).rstrip())
+    return "\n".join(out) + "\n"

@@ -73,6 +73,11 @@ def _print_ready(env: Env, ready: dict[str, Any]) -> None:
         f"  API:        {ready['api']}  (kubeconfig: {ready['kubeconfig']})\n"
         f"  ingress:    http://127.0.0.1:{ready['ingress_port']}\n"
     )
+    if ready.get("router_listening") is False:
+        env.err(
+            f"tidal: warning: the router is not listening on :{ready['ingress_port']} (port in "
+            "use? see router.log; `tidal down` then `tidal up --ingress-port N`)\n"
+        )
 
 
 def cmd_up(args: Any, env: Env) -> int:
