@@ -25,6 +25,7 @@ import datetime
 import os
 import platform
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -240,6 +241,7 @@ async def observe(args: argparse.Namespace, proc: subprocess.Popen[str]) -> dict
         await pipeline.router.aclose()
         await pipeline.external.aclose()
         registry.close()
+        shutil.rmtree(home, ignore_errors=True)
     return {"rows": rows, "exporter": exporter, "pid": proc.pid}
 
 

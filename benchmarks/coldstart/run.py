@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import statistics
 import sys
@@ -87,7 +88,8 @@ async def amain(runs: int, out: Path) -> None:
         "# Cold start",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()} "
-        f"({__import__('os').cpu_count()} CPUs, shared with other work), Python {platform.python_version()}.",
+        f"({os.cpu_count()} CPUs, shared with other work: load average "
+        f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}.",
         "Pod created (API create returned) → its Ready condition True (seen on a watch), for the iris "
         "server (`python -m sklearnserver`, default TCP readiness on port 8080), through the real "
         "in-process API and pod runner, one pod at a time; command: "

@@ -103,7 +103,7 @@ def hey(
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def pct(p: str) -> float:
-        m = re.search(rf"\s{p}%% in ([\d.]+) secs", out)
+        m = re.search(rf"\s{p}% in ([\d.]+) secs", out)
         return float(m.group(1)) if m else float("nan")
 
     codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}

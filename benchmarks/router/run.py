@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -123,7 +124,8 @@ def main() -> None:
         "# Router throughput",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()} "
-        f"({__import__('os').cpu_count()} CPUs, shared with other work), Python {platform.python_version()}.",
+        f"({os.cpu_count()} CPUs, shared with other work: load average "
+        f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}.",
         f"`hey -z {args.seconds}s -c 20 -m POST -D examples/iris/iris-input.json` against one iris pod "
         "(`python -m sklearnserver`, one worker) on its own 127.x address: directly, through `python -m "
         "tidal.router` (routes from `--static`), and through nginx (`proxy_pass`, upstream keep-alive, "

@@ -283,6 +283,7 @@ class Plane:
         self.api: Any = None
         self.registry: Any = None
         self.router_listening = False
+        self.kpa: Any = None
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         async def guarded() -> None:
@@ -339,8 +340,15 @@ class Plane:
         if hpa is not None:
             self.spawn(hpa.run(client, profile=cfg.hpa_profile, stop=self.stop_event), "hpa")
         kpa = optional("tidal.controllers.kpa")
+        requests = optional("tidal.metrics.requests")
         if kpa is not None and hasattr(kpa, "run"):
             self.spawn(self._call_run(kpa.run, client), "kpa")
+        elif kpa is not None and requests is not None and hasattr(kpa, "KpaController"):
+            stats = requests.RouterRequestStats(f"http://127.0.0.1:{cfg.admin_port}")
+            self.kpa = kpa.KpaController(client, stats)
+            kpa_loop = Loop(client, self.kpa, resync_s=cfg.resync_s)
+            await kpa_loop.start()
+            self.loops.append(kpa_loop)
 
         self._start_metrics(client, profile)
         self.router.ensure()

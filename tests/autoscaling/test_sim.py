@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tidal.cli.commands.simulate import main as simulate_main
+from tidal.cli.env import Env
+from tidal.cli.main import main as tidal_main
 from tidal.sim.load import Expr, LoadError
 from tidal.sim.run import simulate
 from tidal.sim.scenario import ScenarioError, parse_scenario
@@ -83,13 +84,16 @@ def test_behavior_policy_limits_the_scale_up_rate_and_window_holds_the_scale_dow
     assert summary.max_replicas["web"] == max(d for _, _, d in ups)
 
 
-def test_simulation_is_deterministic_and_prints_a_summary(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert simulate_main([str(EXAMPLE), "--changes"]) == 0
-    first = capsys.readouterr().out
-    assert simulate_main([str(EXAMPLE), "--changes"]) == 0
-    assert capsys.readouterr().out == first
+def _tidal(*argv: str) -> tuple[int, str, str]:
+    env = Env(io.StringIO(), io.StringIO(), io.StringIO())
+    code = tidal_main(list(argv), env)
+    return code, env.stdout.getvalue(), env.stderr.getvalue()
+
+
+def test_simulation_is_deterministic_and_prints_a_summary() -> None:
+    code, first, _ = _tidal("simulate", str(EXAMPLE), "--changes")
+    assert code == 0
+    assert _tidal("simulate", str(EXAMPLE), "--changes")[1] == first
     assert "cpu resource utilization (percentage of request) above target" in first
     assert "All metrics below target" in first
     assert "replica-seconds" in first and "time above target" in first
@@ -137,12 +141,12 @@ def test_bad_scenarios_name_the_field(change: dict[str, Any], field: str) -> Non
         asyncio.run(simulate(parse_scenario(_scenario(**change))))
 
 
-def test_cli_reports_errors_without_a_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_reports_errors_without_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text("deployments: 3\n")
-    assert simulate_main([str(tmp_path / "s.yaml")]) == 1
-    assert "error:" in capsys.readouterr().err
+    code, _, err = _tidal("simulate", str(tmp_path / "s.yaml"))
+    assert (code, err) == (1, "error: deployments: must be a list of Deployments\n")
+    code, out, _ = _tidal("simulate", str(EXAMPLE), "-o", "json", "--duration", "60")
+    assert code == 0 and '"first_scale_up_s": 30' in out
 
 
 def test_expressions_allow_only_arithmetic() -> None:
@@ -152,4 +156,3 @@ def test_expressions_allow_only_arithmetic() -> None:
             Expr(bad)
     with pytest.raises(LoadError, match="unknown name"):
         Expr("q + 1")(t=0, replicas=1)
-    assert io.StringIO  # keep imports honest

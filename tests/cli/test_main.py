@@ -78,3 +78,15 @@ def test_bad_output_format() -> None:
 def test_status_when_down() -> None:
     code, out, _ = run(["status"])
     assert code == 1 and "plane:     not running" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-n", "prod", "get", "pods"],
+        ["get", "pods", "-n", "prod"],
+        ["serve", "get", "x", "--type", "kserve", "-n", "prod"],
+    ],
+)
+def test_namespace_before_or_after_the_command(argv: list[str]) -> None:
+    assert build_parser().parse_args(argv).namespace == "prod"

@@ -251,3 +251,30 @@ def test_valid_and_default() -> None:
 def test_deployment_mode_cannot_change() -> None:
     new = with_annotation(isvc(), "serving.kserve.io/deploymentMode", "Serverless")
     assert any("cannot be changed" in c.message for c in validate(new, old=ISVC))
+
+
+def test_kpa_gets_a_podautoscaler_not_an_hpa() -> None:
+    from tidal.controllers.inferenceservice import render_podautoscaler
+
+    o = isvc(minReplicas=0, scaleMetric="concurrency", scaleTarget=2)
+    assert render_hpa(o) is None
+    pa = render_podautoscaler(o)
+    assert pa is not None and pa["kind"] == "PodAutoscaler"
+    assert pa["metadata"]["name"] == "sklearn-iris-predictor"
+    assert pa["spec"]["scaleTargetRef"]["name"] == "sklearn-iris-predictor"
+    assert render_podautoscaler(ISVC) is None
+    assert render_deployment(o, python="p")["spec"]["replicas"] == 1  # Knative's initial scale
+
+
+def test_data_mount_is_localized_in_the_command() -> None:
+    from tidal.controllers.inferenceservice import localize_mounts
+
+    c = {
+        "command": ["sh", "-c", "serve --model /mnt/models/Qwen --x=/mnt/models2 /mnt/modelsX"],
+        "env": [{"name": "M", "value": "/mnt/models"}],
+        "volumeMounts": [{"name": "data-0", "mountPath": "/mnt/models"}],
+    }
+    got = localize_mounts(c, [{"name": "data-0", "hostPath": {"path": "/home/u/llm"}}])
+    assert got["command"][2] == "serve --model /home/u/llm/Qwen --x=/mnt/models2 /mnt/modelsX"
+    assert got["env"][0]["value"] == "/home/u/llm"
+    assert got["volumeMounts"] == c["volumeMounts"]

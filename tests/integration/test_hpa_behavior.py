@@ -153,7 +153,9 @@ def test_behavior_policies_are_honoured_on_real_pods(tmp_path: Path) -> None:
             assert ups[1] - ups[0] >= 4 - 0.5
             flag.unlink()
             await until(lambda: _eq(replicas(), 1), 90, "back to 1 replica after the load")
-            events = (await client.list("Event", "default"))["items"]
+            events = sorted(
+                (await client.list("Event", "default"))["items"], key=lambda e: e["firstTimestamp"]
+            )
             messages = [e["message"] for e in events if e["reason"] == "SuccessfulRescale"]
             assert messages[:2] == [
                 "New size: 2; reason: cpu resource utilization (percentage of request) above target",

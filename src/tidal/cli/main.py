@@ -24,16 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inference services that scale themselves: KServe, the Kubernetes HPA and "
         "CronHPA on one machine (the local plane) or a real cluster.",
     )
-    parser.add_argument(
-        "--kubeconfig",
-        help="kubeconfig file (default: $KUBECONFIG, then the "
-        "local plane's $TIDAL_HOME/kubeconfig)",
-    )
-    parser.add_argument("--context", help="kubeconfig context (default: the file's current one)")
-    parser.add_argument(
-        "-n", "--namespace", help="namespace (default: the context's, else default)"
-    )
-    parser.add_argument("--home", help="the tidal home (default: $TIDAL_HOME or ~/.tidal)")
+    add_globals(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import tidal.cli.commands as pkg
 
@@ -48,7 +39,38 @@ def build_parser() -> argparse.ArgumentParser:
         add = getattr(mod, "add_parser", None)
         if callable(add):
             add(sub)
+    _globals_everywhere(sub)
     return parser
+
+
+def add_globals(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """`--kubeconfig`, `--context`, `-n`, `--home`: accepted before or after the subcommand (as
+    kubectl and arena take them); below the top level they do not reset a value given above."""
+    extra = {"default": argparse.SUPPRESS} if suppress else {}
+    parser.add_argument(
+        "--kubeconfig",
+        help="kubeconfig file (default: $KUBECONFIG, then $TIDAL_HOME/kubeconfig)",
+        **extra,
+    )
+    parser.add_argument("--context", help="kubeconfig context (default: its current one)", **extra)
+    parser.add_argument(
+        "-n", "--namespace", help="namespace (default: the context's, else default)", **extra
+    )
+    parser.add_argument("--home", help="the tidal home (default: $TIDAL_HOME or ~/.tidal)", **extra)
+
+
+def _globals_everywhere(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    seen: set[int] = set()
+    for child in sub.choices.values():
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        taken = {o for a in child._actions for o in a.option_strings}
+        if not taken & {"--kubeconfig", "--context", "-n", "--namespace", "--home"}:
+            add_globals(child, suppress=True)
+        for action in child._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _globals_everywhere(action)
 
 
 def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:

@@ -10,6 +10,7 @@ leaves alone any object of the same name that it does not own (a user's own HPA)
 from __future__ import annotations
 
 import copy
+import re
 import shlex
 import sys
 import time
@@ -140,6 +141,37 @@ def predictor_container(isvc: Obj, *, python: str = sys.executable) -> Obj:
     return c
 
 
+def localize_mounts(container: Obj, volumes: list[Obj]) -> Obj:
+    """Pods are processes on this machine, with no mount namespace: a `hostPath` volume mounted
+    at DST (arena's `--data SRC:DST`) is made visible by rewriting DST to SRC in the command,
+    args and env values. The mounts stay in the spec, as a cluster would use them."""
+    host = {v.get("name"): (v.get("hostPath") or {}).get("path") for v in volumes or []}
+    pairs = sorted(
+        (
+            (m["mountPath"].rstrip("/") or "/", host[m.get("name")])
+            for m in container.get("volumeMounts") or []
+            if host.get(m.get("name")) and m.get("mountPath")
+        ),
+        key=lambda p: -len(p[0]),
+    )
+    if not pairs:
+        return container
+
+    def sub(text: str) -> str:
+        for dst, src in pairs:
+            text = re.sub(rf"(?<![\w/.-]){re.escape(dst)}(?=$|[/\s\"',;:=])", src, text)
+        return text
+
+    out = copy.deepcopy(container)
+    for key in ("command", "args"):
+        if out.get(key):
+            out[key] = [sub(str(x)) for x in out[key]]
+    for e in out.get("env") or []:
+        if isinstance(e.get("value"), str):
+            e["value"] = sub(e["value"])
+    return out
+
+
 def container_port(container: Obj) -> int:
     for p in container.get("ports") or []:
         if p.get("containerPort"):
@@ -178,6 +210,7 @@ def render_deployment(isvc: Obj, *, python: str = sys.executable) -> Obj:
     p = (isvc.get("spec") or {}).get("predictor") or {}
     container = predictor_container(isvc, python=python)
     container.setdefault("ports", [{"containerPort": DEFAULT_PORT, "protocol": "TCP"}])
+    container = localize_mounts(container, p.get("volumes") or [])
     pod_spec: Obj = {"containers": [container]}
     p_spec = copy.deepcopy(p)
     for key in ("volumes", "nodeSelector", "tolerations", "affinity", "serviceAccountName"):

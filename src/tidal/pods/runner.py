@@ -423,6 +423,7 @@ class PodWorker:
             if ref is not None and procs.is_alive(ref):
                 c.state, c.reason, c.message, c.pid = "running", "", "", ref.pid
                 c.started_at = c.started_at or runner.clock()
+                prober = asyncio.create_task(self._probe(c, probes.from_container(spec), None))
             else:
                 if ref is not None:  # it ended while no runner watched it
                     self._exited(c, None, runner.clock())
@@ -449,12 +450,6 @@ class PodWorker:
                 argv = self._argv(spec, env)
                 self.dir.mkdir(parents=True, exist_ok=True)
                 cwd = Path(spec["workingDir"]) if spec.get("workingDir") else self.dir
-                if c.image:
-                    await self.event(
-                        "Pulled",
-                        f'Container image "{c.image}" already present on machine',
-                        container=c.name,
-                    )
                 try:
                     if not argv:
                         raise OSError(
@@ -464,6 +459,7 @@ class PodWorker:
                 except OSError as exc:
                     now = runner.clock()
                     msg = f"failed to start container {c.name!r}: {exc}"
+                    await self._pulled(c)
                     await self.event("Failed", f"Error: {msg}", type_="Warning", container=c.name)
                     c.exit_code, c.reason = 128, "StartError"
                     c.failures += 1
@@ -475,12 +471,14 @@ class PodWorker:
                 self.refs[c.name] = (proc, ref)
                 c.state, c.reason, c.message, c.pid = "running", "", "", ref.pid
                 c.started_at = runner.clock()
+                # probe at once; the bookkeeping below runs while the process starts up
+                prober = asyncio.create_task(self._probe(c, probes.from_container(spec), None))
                 self.save()
+                await self._pulled(c)
                 await self.event("Created", f"Created container: {c.name}", container=c.name)
                 await self.event("Started", f"Started container {c.name}", container=c.name)
             self.refs[c.name] = (proc, ref)
             await self.write_status()
-            prober = asyncio.create_task(self._probe(c, probes.from_container(spec), env=None))
             try:
                 code = await procs.wait_exit(ref, proc)
             finally:
@@ -498,6 +496,14 @@ class PodWorker:
                 return
             self.save()
             await self.write_status()
+
+    async def _pulled(self, c: ContainerState) -> None:
+        if c.image:
+            await self.event(
+                "Pulled",
+                f'Container image "{c.image}" already present on machine',
+                container=c.name,
+            )
 
     def _exited(self, c: ContainerState, code: int | None, now: float) -> None:
         if code is None:  # adopted process: its exit code could not be read

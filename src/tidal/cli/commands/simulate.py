@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict, replace
+from typing import Any
 
 from tidal.autoscaling import profiles
 
@@ -29,13 +30,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, env: Any = None) -> int:
+    """`env` is the CLI's `tidal.cli.env.Env` (its stdout/stderr); the process's when None."""
     import asyncio
 
     from tidal.sim.load import LoadError
     from tidal.sim.run import Record, simulate
     from tidal.sim.scenario import ScenarioError, load_scenario
 
+    out = env.stdout if env is not None else sys.stdout
+    err = env.stderr if env is not None else sys.stderr
     try:
         scenario = load_scenario(args.scenario)
         if args.profile:
@@ -45,9 +49,8 @@ def run(args: argparse.Namespace) -> int:
         if args.duration:
             scenario.duration_s = profiles.parse_duration(args.duration)
     except (ScenarioError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=err)
         return 1
-    out = sys.stdout
     prof = scenario.profile
 
     def emit(rec: Record) -> None:
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         records, summary = asyncio.run(simulate(scenario, emit))
     except (ScenarioError, LoadError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=err)
         return 1
     if args.output == "json":
         json.dump(

@@ -132,8 +132,11 @@ def cmd_down(args: Any, env: Env) -> int:
     rec = plane_mod.read_json(home / plane_mod.PLANE_PID)
     if not plane_mod.alive(rec):
         # a plane killed with -9 may have left its router and pods: stop those too
-        _stop_leftovers(home)
-        env.out("tidal: local plane is not running\n")
+        n = _stop_leftovers(home)
+        env.out(
+            "tidal: local plane is not running"
+            + (f"; stopped {n} process(es) it left (router, pods)\n" if n else "\n")
+        )
         return 0
     pid = int(rec["pid"])  # type: ignore[index]
     os.kill(pid, signal.SIGTERM)
@@ -149,11 +152,13 @@ def cmd_down(args: Any, env: Env) -> int:
     return 0
 
 
-def _stop_leftovers(home: Path) -> None:
-    """The router and pod processes recorded in the home whose plane is gone."""
+def _stop_leftovers(home: Path) -> int:
+    """Stop the router and pod processes recorded in the home whose plane is gone."""
+    stopped = 0
     rec = plane_mod.read_json(home / plane_mod.ROUTER_PID)
     if plane_mod.alive(rec):
         with_sig(int(rec["pid"]), signal.SIGTERM)  # type: ignore[index]
+        stopped += 1
     for state in home.glob("pods/*/*/state.json"):
         try:
             data = json.loads(state.read_text())
@@ -163,6 +168,8 @@ def _stop_leftovers(home: Path) -> None:
             r = {"pid": c.get("pid"), "create_time": c.get("createTime", 0)}
             if plane_mod.alive(r):
                 with_sig(int(c["pid"]), signal.SIGTERM)
+                stopped += 1
+    return stopped
 
 
 def with_sig(pid: int, sig: int) -> None:
