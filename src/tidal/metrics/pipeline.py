@@ -21,6 +21,7 @@ import yaml
 
 from tidal.api import errors
 from tidal.api.client import ApiClient
+from tidal.api.events import make_event
 from tidal.metrics import exporter
 from tidal.metrics.custom_api import VERSIONS as CUSTOM_VERSIONS
 from tidal.metrics.custom_api import CustomMetricsApi, resource_list
@@ -139,10 +140,41 @@ class MetricsPipeline:
             return
         self.pods = [p for p in lst.get("items", []) if (p.get("status") or {}).get("podIP")]
         targets = [t for p in self.pods if is_ready(p) and (t := scrape_target(p))]
+        before = dict(self.scraper.errors)
         await self.scraper.scrape(targets, now)
+        await self._report_scrape_failures(before, targets, now)
         if self.gpu is not None:
             await asyncio.to_thread(self.gpu.collect)
         await self.router.refresh(now)
+
+    async def _report_scrape_failures(self, before: dict, targets: list, now: float) -> None:
+        """A pod whose scrape starts failing gets one Warning event (not one per tick)."""
+        by_key = {(t.namespace, t.pod): t for t in targets}
+        for key, error in self.scraper.errors.items():
+            if key in before or key not in by_key:
+                continue
+            pod = next(
+                (
+                    p
+                    for p in self.pods
+                    if (p["metadata"]["namespace"], p["metadata"]["name"]) == key
+                ),
+                None,
+            )
+            if pod is None:
+                continue
+            event = make_event(
+                pod,
+                "FailedScrape",
+                f"scraping {by_key[key].url} failed: {error}",
+                now=now,
+                component="tidal-metrics",
+                type_="Warning",
+            )
+            try:
+                await self.client.create(event)
+            except errors.ApiError as exc:
+                log.warning("metrics: cannot record scrape failure: %s", exc)
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self.exporter_server.serve(), name="metrics-exporter")]

@@ -50,7 +50,7 @@ from tidal.pods.status import (
 log = logging.getLogger("tidal.pods")
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-FAST_PROBE_S = 0.05  # probe period until the first success: pods become Ready without lag
+FAST_PROBE_S = 0.02  # probe period until the first success: pods become Ready without lag
 VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 
 
