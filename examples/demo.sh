@@ -114,9 +114,10 @@ step "6b. hey's report"
 sed -n '/Summary:/,/Requests\/sec/p;/Status code distribution:/,$p' "$TIDAL_HOME/hey.txt"
 
 step "6c. after the load: waiting for the scale-down to 1 replica"
-for _ in $(seq 1 180); do
+for i in $(seq 1 300); do
   n=$(tidal get deploy "$NAME-predictor" -o jsonpath='{.spec.replicas}')
   [ "$n" = 1 ] && break
+  [ $((i % 30)) = 0 ] && echo "  ... ${i}s: $n replicas"
   sleep 1
 done
 run tidal describe hpa sklearn-iris-predictor

@@ -34,14 +34,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_port(host: str, port: int, timeout_s: float = 60.0) -> None:
+def wait_port(host: str, port: int, timeout_s: float = 60.0, interval_s: float = 0.05) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             socket.create_connection((host, port), timeout=0.5).close()
             return
         except OSError:
-            time.sleep(0.05)
+            time.sleep(interval_s)
     raise RuntimeError(f"{host}:{port} did not open within {timeout_s}s")
 
 

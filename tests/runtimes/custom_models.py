@@ -56,6 +56,11 @@ class NeverReady(tidal.Model):
         return False
 
 
+class LoadFails(tidal.Model):
+    def load(self) -> bool:
+        raise FileNotFoundError("weights.bin")
+
+
 class FifoReader(tidal.Model):
     """predict blocks reading a FIFO named by the request, until the test writes to it."""
 

@@ -137,6 +137,11 @@ def test_two_model_files_exit_with_kserves_message(tmp_path: Path, iris_model_di
             "Model with name model is not ready",
         ),
         (
+            ["--model-class", "tests.runtimes.custom_models:LoadFails"],
+            1,
+            "tests.runtimes.custom_models:LoadFails: loading failed: FileNotFoundError: weights.bin",
+        ),
+        (
             ["--model-class", "tests.runtimes.custom_models:Missing"],
             1,
             "has no attribute 'Missing'",
@@ -155,3 +160,4 @@ def test_custom_runtime_start_errors(args: list[str], code: int, message: str) -
     done = start_fails("tidal.runtimes.custom", *args)
     assert done.returncode == code
     assert message in done.stderr
+    assert "Traceback" not in done.stderr

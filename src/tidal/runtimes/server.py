@@ -199,12 +199,22 @@ def import_model_class(ref: str) -> type[Model]:
 def load_model(spec: ServerSpec) -> Model:
     """Build and load the model; it must be ready afterwards (KServe refuses to start otherwise)."""
     cls = import_model_class(spec.model_factory)
-    model = cls(spec.model_name, spec.model_dir)
-    result = model.load()
-    if inspect.isawaitable(result):
-        result = asyncio.run(_await(result))
+    try:
+        model = cls(spec.model_name, spec.model_dir)
+        result = model.load()
+        if inspect.isawaitable(result):
+            asyncio.run(_await(result))
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # the model's own code failed: one line, not a traceback
+        raise ModelLoadError(
+            f"{spec.model_factory}: loading failed: {type(exc).__name__}: {exc}"
+        ) from exc
     if not model.ready:
-        raise ModelLoadError(f"Model with name {spec.model_name} is not ready after load().")
+        raise ModelLoadError(
+            f"Model with name {spec.model_name} is not ready after load() "
+            "(load() must set self.ready = True)"
+        )
     return model
 
 

@@ -12,10 +12,11 @@ EPOCH = 1_700_000_000.0  # 2023-11-14T22:13:20Z: any fixed instant works
 class TickClock:
     tick_s: float = 1.0
     ticks: int = 0
+    epoch: float = EPOCH  # the scenario's `start` (wall-clock schedules need a known instant)
 
     def now(self) -> float:
         """Seconds since the epoch at the current tick (a controller's `clock`)."""
-        return EPOCH + self.ticks * self.tick_s
+        return self.epoch + self.ticks * self.tick_s
 
     @property
     def elapsed_s(self) -> float:

@@ -284,7 +284,12 @@ class Kubelet:
                     st["conditions"] = [
                         {"type": "Ready", "status": "True", "lastTransitionTime": rfc3339(now)}
                     ]
-            deploy.setdefault("status", {})["replicas"] = len(self._pods_of(deploy))
+            pods = self._pods_of(deploy)
+            ready = sum(1 for p in pods if p["status"]["phase"] == "Running")
+            status = deploy.setdefault("status", {})
+            status["replicas"] = len(pods)
+            status["readyReplicas"] = ready  # the KPA reads ready pods from here
+            status["availableReplicas"] = ready
 
     def ready_pods(self, deployment: str, namespace: str = "default") -> list[Obj]:
         deploy = self.api.objects.get(("Deployment", namespace, deployment))
