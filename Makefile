@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system demo test lint format clean llm demo-llm kserve-venv
+.PHONY: venv system demo test lint format clean llm demo-llm kserve-venv bench-router bench-coldstart
 
 venv: $(STAMP)
 
@@ -51,6 +51,13 @@ $(KSERVE_VENV)/.installed:
 	@test -x $(KSERVE_VENV)/bin/python || $(PY) -m venv $(KSERVE_VENV)
 	$(KSERVE_VENV)/bin/pip install -q kserve==0.21.0 scikit-learn==1.9.1 joblib==1.6.0
 	@touch $@
+
+# Router throughput (direct vs router vs nginx, hey -c 20 30 s) and pod cold start (median of 20).
+bench-router: venv system
+	$(BIN)/python benchmarks/router/run.py
+
+bench-coldstart: venv
+	$(BIN)/python benchmarks/coldstart/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -36,6 +35,27 @@ from typing import Any
 
 import psutil
 import yaml
+
+from tidal.api import errors
+from tidal.api.client import ApiClient
+from tidal.autoscaling import profiles
+from tidal.client.kubeconfig import write_kubeconfig
+from tidal.controllers import hpa as hpa_controller
+from tidal.controllers.cronhpa import CronHPAController
+from tidal.controllers.deployment import DeploymentController
+from tidal.controllers.endpoints import EndpointsController
+from tidal.controllers.inferenceservice import InferenceServiceController
+from tidal.controllers.kpa import KpaController
+from tidal.controllers.loop import Loop
+from tidal.metrics.gpu import open_backend
+from tidal.metrics.pipeline import MetricsPipeline, MetricsSettings
+from tidal.metrics.requests import RouterRequestStats
+from tidal.metrics.resource import ResourceMetricsApi, ResourceSampler
+from tidal.pods.process import terminate
+from tidal.pods.runner import PodRunner, RunnerSettings
+from tidal.server.inprocess import InProcessClient
+from tidal.server.registry import Registry
+from tidal.server.serve import start_api
 
 log = logging.getLogger("tidal.plane")
 
@@ -114,52 +134,6 @@ def alive(record: dict[str, Any] | None) -> bool:
         )
     except psutil.Error:
         return False
-
-
-def optional(module: str) -> Any | None:
-    """Import a component another part of tidal provides; None when it does not exist (yet)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-
-
-class ProviderAdapter:
-    """Mounts a metrics provider (`get([version,] path, query)`) as the API server's
-    `ApiProvider` (`resources()`, `handle(path, params)`); the resource list is refreshed from
-    the provider's own discovery answer, since custom metrics come and go."""
-
-    def __init__(self, provider: Any, version: str) -> None:
-        import inspect
-
-        self.provider = provider
-        self.version = version
-        self._takes_version = len(inspect.signature(provider.get).parameters) >= 3
-        self._cached: list[dict[str, Any]] = []
-
-    def resources(self) -> list[dict[str, Any]]:
-        return self._cached
-
-    async def handle(self, path: str, params: dict[str, str]) -> Any:
-        if self._takes_version:
-            return await self.provider.get(self.version, path, params)
-        return await self.provider.get(path, params)
-
-    async def refresh(self) -> None:
-        try:
-            doc = await self.handle("", {})
-        except Exception:
-            log.debug("discovery of %s failed", self.version, exc_info=True)
-            return
-        if isinstance(doc, dict):
-            self._cached = list(doc.get("resources") or [])
-
-    async def keep_fresh(self, period_s: float = 5.0) -> None:
-        while True:
-            await asyncio.sleep(period_s)
-            await self.refresh()
 
 
 # ---- the router process ---------------------------------------------------------------------------
@@ -269,6 +243,41 @@ async def wait_listening(port: int, timeout_s: float = 20.0) -> bool:
     return False
 
 
+INGRESS_NAMESPACE = "kube-system"
+INGRESS_SERVICE = "nginx-ingress-lb"
+
+
+async def ensure_ingress_service(client: ApiClient, port: int) -> None:
+    """The seed finds its ingress with `kubectl -n kube-system get svc nginx-ingress-lb
+    -ojsonpath='{.status.loadBalancer.ingress[0].ip}'`: the router answers that Service's role
+    here, so it exists with the router's address and port."""
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": INGRESS_SERVICE,
+            "namespace": INGRESS_NAMESPACE,
+            "labels": {"app": "tidal-router"},
+        },
+        "spec": {
+            "type": "LoadBalancer",
+            "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+        },
+    }
+    try:
+        current = await client.get("Service", INGRESS_SERVICE, INGRESS_NAMESPACE)
+    except errors.NotFound:
+        current = await client.create(svc)
+    else:
+        if current["spec"].get("ports") != svc["spec"]["ports"]:
+            current["spec"]["ports"] = svc["spec"]["ports"]
+            current = await client.update(current)
+    status = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
+    if current.get("status") != status:
+        current["status"] = status
+        await client.update(current, subresource="status")
+
+
 # ---- the plane ------------------------------------------------------------------------------------
 class Plane:
     def __init__(self, home: Path, cfg: PlaneConfig) -> None:
@@ -297,145 +306,65 @@ class Plane:
         self.tasks.append(asyncio.create_task(guarded(), name=name))
 
     async def start(self) -> None:
-        from tidal.client.kubeconfig import write_kubeconfig
-        from tidal.controllers.deployment import DeploymentController
-        from tidal.controllers.endpoints import EndpointsController
-        from tidal.controllers.inferenceservice import InferenceServiceController
-        from tidal.controllers.loop import Loop
-        from tidal.server.inprocess import InProcessClient
-        from tidal.server.registry import Registry
-        from tidal.server.serve import start_api
-
         cfg, home = self.cfg, self.home
         self.registry = Registry.open(home)
         self.api = await start_api(self.registry, home, port=cfg.api_port)
         write_kubeconfig(home, self.api.url, self.api.ca_pem, self.api.token)
         client = InProcessClient(self.registry, raw=self.api.app.get_raw)
         self.client = client
+        await ensure_ingress_service(client, cfg.ingress_port)
 
-        profile = self._profile()
+        profile = profiles.get(cfg.hpa_profile)
+        gpu_backend = open_backend(cfg.fake_gpus)
+        gpus = [str(d.index) for d in gpu_backend.devices()] if gpu_backend else []
         # pods first: the runner adopts what still runs before controllers act
-        gpus = self._gpus()
-        pods_mod = optional("tidal.pods.runner")
-        if pods_mod is not None:
-            settings = pods_mod.RunnerSettings(enforce_capacity=cfg.enforce_capacity)
-            self.runner = pods_mod.PodRunner(client, home, gpus=gpus, settings=settings)
-            self.spawn(self.runner.run(), "pod-runner")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.runner.started.wait(), 30)
+        settings = RunnerSettings(enforce_capacity=cfg.enforce_capacity)
+        self.runner = PodRunner(client, home, gpus=gpus, settings=settings)
+        self.spawn(self.runner.run(), "pod-runner")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.runner.started.wait(), 30)
 
+        admin_url = f"http://127.0.0.1:{cfg.admin_port}"
+        self.kpa = KpaController(client, RouterRequestStats(admin_url))
         for reconciler in (
             InferenceServiceController(client, domain=cfg.domain),
             DeploymentController(client),
             EndpointsController(client),
+            CronHPAController(client),
+            self.kpa,
         ):
             self.loops.append(Loop(client, reconciler, resync_s=cfg.resync_s))
-        cron = optional("tidal.controllers.cronhpa")
-        if cron is not None:
-            self.loops.append(Loop(client, cron.CronHPAController(client), resync_s=cfg.resync_s))
         for lp in self.loops:
             await lp.start()
+        self.spawn(hpa_controller.run(client, profile=profile.name, stop=self.stop_event), "hpa")
 
-        hpa = optional("tidal.controllers.hpa")
-        if hpa is not None:
-            self.spawn(hpa.run(client, profile=cfg.hpa_profile, stop=self.stop_event), "hpa")
-        kpa = optional("tidal.controllers.kpa")
-        requests = optional("tidal.metrics.requests")
-        if kpa is not None and hasattr(kpa, "run"):
-            self.spawn(self._call_run(kpa.run, client), "kpa")
-        elif kpa is not None and requests is not None and hasattr(kpa, "KpaController"):
-            stats = requests.RouterRequestStats(f"http://127.0.0.1:{cfg.admin_port}")
-            self.kpa = kpa.KpaController(client, stats)
-            kpa_loop = Loop(client, self.kpa, resync_s=cfg.resync_s)
-            await kpa_loop.start()
-            self.loops.append(kpa_loop)
-
-        self._start_metrics(client, profile)
+        self._start_metrics(client, profile, gpu_backend)
         self.router.ensure()
         self.spawn(self.router.supervise(), "router-supervisor")
         self.router_listening = await wait_listening(cfg.ingress_port)
         if not self.router_listening:
             log.error("the router does not listen on :%s (see router.log)", cfg.ingress_port)
 
-    async def _call_run(self, fn: Callable[..., Awaitable[Any]], client: Any) -> None:
-        """Optional controllers' `run(client, ...)`: pass what they accept."""
-        import inspect
-
-        params = inspect.signature(fn).parameters
-        kwargs: dict[str, Any] = {}
-        if "stop" in params:
-            kwargs["stop"] = self.stop_event
-        if "router_admin_url" in params:
-            kwargs["router_admin_url"] = f"http://127.0.0.1:{self.cfg.admin_port}"
-        if "home" in params:
-            kwargs["home"] = self.home
-        await fn(client, **kwargs)
-
-    def _profile(self) -> Any:
-        profiles = optional("tidal.autoscaling.profiles")
-        if profiles is None:
-            return None
-        name = self.cfg.hpa_profile or profiles.DEFAULT_PROFILE
-        return profiles.PROFILES.get(name)
-
-    def _gpus(self) -> list[str]:
-        gpu = optional("tidal.metrics.gpu")
-        if gpu is None:
-            return []
-        try:
-            backend = gpu.open_backend(self.cfg.fake_gpus)
-            return [str(d.index) for d in backend.devices()] if backend else []
-        except Exception:
-            log.exception("GPU discovery")
-            return []
-
-    def _start_metrics(self, client: Any, profile: Any) -> None:
-        resolution = self.cfg.metrics_resolution_s or (
-            profile.metric_resolution_s if profile else 15.0
+    def _start_metrics(self, client: Any, profile: profiles.Profile, gpu_backend: Any) -> None:
+        resolution = self.cfg.metrics_resolution_s or profile.metric_resolution_s
+        window = self.cfg.metrics_window_s or profile.metric_window_s
+        sampler = ResourceSampler(self.runner.pod_targets, resolution_s=resolution, window_s=window)
+        self.api.app.register_api("metrics.k8s.io/v1beta1", ResourceMetricsApi(sampler))
+        self.spawn(sampler.run(), "resource-metrics")
+        settings = MetricsSettings(
+            resolution_s=resolution,
+            window_s=max(window, resolution * 2),
+            fake_gpus=self.cfg.fake_gpus,
+            router_admin_url=f"http://127.0.0.1:{self.cfg.admin_port}",
+            prometheus=self.cfg.prometheus,
+            prometheus_rules=self.cfg.prometheus_rules,
         )
-        window = self.cfg.metrics_window_s or (profile.metric_window_s if profile else 15.0)
-        resource = optional("tidal.metrics.resource")
-        if resource is not None and self.runner is not None:
-            try:
-                sampler = resource.ResourceSampler(
-                    self.runner.pod_targets, resolution_s=resolution, window_s=window
-                )
-                self._mount("metrics.k8s.io/v1beta1", resource.ResourceMetricsApi(sampler))
-                self.spawn(sampler.run(), "resource-metrics")
-            except Exception:
-                log.exception("resource metrics not started")
-        pipeline = optional("tidal.metrics.pipeline")
-        if pipeline is not None:
-            try:
-                settings = pipeline.MetricsSettings(
-                    resolution_s=resolution,
-                    window_s=max(window, resolution * 2),
-                    fake_gpus=self.cfg.fake_gpus,
-                    router_admin_url=f"http://127.0.0.1:{self.cfg.admin_port}",
-                    prometheus=self.cfg.prometheus,
-                    prometheus_rules=self.cfg.prometheus_rules,
-                )
-                roots = self._pod_roots
-                p = pipeline.MetricsPipeline(client, self.home, settings, pod_roots=roots)
-                for gv in ("custom.metrics.k8s.io/v1beta2", "custom.metrics.k8s.io/v1beta1"):
-                    self._mount(gv, p.custom)
-                self._mount("external.metrics.k8s.io/v1beta1", p.external)
-                self.spawn(p.run(), "metrics-pipeline")
-            except Exception:
-                log.exception("metrics pipeline not started")
-
-    def _mount(self, group_version: str, provider: Any) -> None:
-        """Register a provider; ones already shaped as the server's ApiProvider go as they are."""
-        if hasattr(provider, "handle") and hasattr(provider, "resources"):
+        pipeline = MetricsPipeline(
+            client, self.home, settings, pod_roots=self._pod_roots, gpu_backend=gpu_backend
+        )
+        for group_version, provider in pipeline.providers().items():
             self.api.app.register_api(group_version, provider)
-            return
-        adapter = ProviderAdapter(provider, group_version.split("/", 1)[1])
-        self.api.app.register_api(group_version, adapter)
-        self.spawn(self._fresh(adapter), f"discovery-{group_version}")
-
-    async def _fresh(self, adapter: ProviderAdapter) -> None:
-        await adapter.refresh()
-        await adapter.keep_fresh()
+        self.spawn(pipeline.run(), "metrics-pipeline")
 
     def _pod_roots(self) -> dict[tuple[str, str], int]:
         if self.runner is None:
@@ -499,17 +428,12 @@ class Plane:
     async def _stop_pods(self) -> None:
         if self.runner is None:
             return
-        procs = optional("tidal.pods.process")
         refs = [
             ref for w in list(self.runner.workers.values()) for (_, ref) in list(w.refs.values())
         ]
         with contextlib.suppress(Exception):
             await self.runner.stop()
-        if procs is None:
-            return
-        await asyncio.gather(
-            *(procs.terminate(ref, None, 10.0) for ref in refs), return_exceptions=True
-        )
+        await asyncio.gather(*(terminate(ref, None, 10.0) for ref in refs), return_exceptions=True)
 
 
 async def amain(home: Path, cfg: PlaneConfig) -> int:

@@ -26,7 +26,7 @@ from tidal.metrics import exporter
 from tidal.metrics.custom_api import VERSIONS as CUSTOM_VERSIONS
 from tidal.metrics.custom_api import CustomMetricsApi, resource_list
 from tidal.metrics.external_api import ExternalMetricsApi, load_rules
-from tidal.metrics.gpu import GpuCollector, open_backend
+from tidal.metrics.gpu import GpuCollector, NvmlBackend, open_backend
 from tidal.metrics.prometheus import PrometheusProcess, is_url
 from tidal.metrics.router_values import RouterValues
 from tidal.metrics.scrape import PodScraper, scrape_target
@@ -63,6 +63,7 @@ class MetricsPipeline:
         settings: MetricsSettings,
         *,
         pod_roots: Callable[[], Mapping[tuple[str, str], int]] = dict,
+        gpu_backend: NvmlBackend | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -71,7 +72,7 @@ class MetricsPipeline:
         self.clock = clock
         self.scraper = PodScraper(settings.window_s)
         self.pods: list[Obj] = []
-        backend = open_backend(settings.fake_gpus)
+        backend = gpu_backend if gpu_backend is not None else open_backend(settings.fake_gpus)
         self.gpu = GpuCollector(backend, pod_roots, self._pods_on_gpu) if backend else None
         self.router = RouterValues(settings.router_admin_url, settings.window_s)
         sources = [ScrapedValues(self.scraper)] + ([GpuValues(self.gpu)] if self.gpu else [])

@@ -244,6 +244,8 @@ class PodWorker:
             if adopted:
                 self._restore(record)  # type: ignore[arg-type]
             elif not await self._schedule():
+                if self.stop.is_set():  # deleted before it ran: nothing to stop, confirm
+                    await self._confirm_deletion()
                 return
             self.save()
             for i, c in enumerate(self.containers):
@@ -574,7 +576,12 @@ class PodWorker:
             await self.event("Killing", f"Stopping container {name}", container=name)
         await asyncio.gather(*(procs.terminate(ref, p, grace_s) for _, p, ref in live))
         shutil.rmtree(self.dir, ignore_errors=True)
-        if not self.deleted:  # graceful deletion: the kubelet confirms with the final delete
+        await self._confirm_deletion()
+
+    async def _confirm_deletion(self) -> None:
+        """Graceful deletion: the kubelet confirms with the final delete (grace 0)."""
+        runner = self.runner
+        if not self.deleted:
             with contextlib.suppress(NotFound, TidalError, OSError):
                 try:
                     await runner.client.delete("Pod", self.name, self.ns, grace_period_seconds=0)  # type: ignore[call-arg]

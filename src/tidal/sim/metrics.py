@@ -1,6 +1,9 @@
 """The metrics APIs of the simulated world: per-tick pod usage (from the scenario's load) is
 averaged over `window_s` and published every `resolution_s`, as metrics-server does, then served
-as `metrics.k8s.io/v1beta1` PodMetrics and `custom.metrics.k8s.io/v1beta2` MetricValueList."""
+as `metrics.k8s.io/v1beta1` PodMetrics and `custom.metrics.k8s.io/v1beta2` MetricValueList: Pods
+metrics (`pods/*/METRIC`, `pods/NAME/METRIC`) and Object metrics (`PLURAL/NAME/METRIC`: the
+values the scenario gives that object, the router's per-Service request metrics, and for a
+Deployment without its own value the sum over its pods, as docs/METRICS.md says)."""
 
 from __future__ import annotations
 
@@ -30,9 +33,14 @@ class SimMetrics:
     """A `MetricsSource` for `MemoryApi.get_raw`."""
 
     def __init__(
-        self, pods: Callable[[str], list[Obj]], resolution_s: float, window_s: float
+        self,
+        pods: Callable[[str], list[Obj]],
+        resolution_s: float,
+        window_s: float,
+        deployment_pods: Callable[[str, str], list[str]] | None = None,
     ) -> None:
         self.pods = pods  # namespace -> pod objects (labels needed for selectors)
+        self.deployment_pods = deployment_pods  # (namespace, deployment) -> its pods' names
         self.resolution_s = resolution_s
         self.window_s = window_s
         self.history: dict[tuple[str, str], list[tuple[float, Usage]]] = defaultdict(list)
@@ -46,8 +54,17 @@ class SimMetrics:
         while h and h[0][0] < horizon:
             h.pop(0)
 
+    def record_object(
+        self, now: float, namespace: str, plural: str, name: str, values: dict[str, float]
+    ) -> None:
+        """An Object metric's value at `now` (published and averaged as the pods' are)."""
+        self.record(now, namespace, f"{plural}/{name}", (0.0, 0.0, values))
+
     def forget(self, namespace: str, live: set[str]) -> None:
-        for key in [k for k in self.history if k[0] == namespace and k[1] not in live]:
+        """Drop the history of pods that are gone (objects, `plural/name`, are kept)."""
+        for key in [
+            k for k in self.history if k[0] == namespace and "/" not in k[1] and k[1] not in live
+        ]:
             del self.history[key]
 
     def maybe_publish(self, now: float) -> None:
@@ -114,13 +131,21 @@ class SimMetrics:
                 "apiVersion": "metrics.k8s.io/v1beta1",
                 "items": items,
             }
-        # apis/custom.metrics.k8s.io/v1beta2/namespaces/NS/pods/*/METRIC
+        # apis/custom.metrics.k8s.io/v1beta2/namespaces/NS/PLURAL/NAME/METRIC
+        if (
+            parts[:2] == ["apis", "custom.metrics.k8s.io"]
+            and len(parts) == 8
+            and parts[3] == "namespaces"
+            and parts[5] != "pods"
+        ):
+            return self._object(parts[4], parts[5], parts[6], parts[7])
+        # apis/custom.metrics.k8s.io/v1beta2/namespaces/NS/pods/*/METRIC (or pods/NAME/METRIC)
         if (
             parts[:2] == ["apis", "custom.metrics.k8s.io"]
             and len(parts) == 8
             and parts[5] == "pods"
         ):
-            ns, metric = parts[4], parts[7]
+            ns, metric, only = parts[4], parts[7], parts[6]
             items = [
                 {
                     "describedObject": {
@@ -135,7 +160,7 @@ class SimMetrics:
                     "value": f"{_milli(u[2][metric])}m",
                 }
                 for name, (at, u) in self._selected(ns, params)
-                if metric in u[2]
+                if metric in u[2] and only in ("*", name)
             ]
             return {
                 "kind": "MetricValueList",
@@ -143,3 +168,33 @@ class SimMetrics:
                 "items": items,
             }
         raise NotFound(f"the server could not find the requested resource ({path})")
+
+    def _object(self, ns: str, plural: str, name: str, metric: str) -> Obj:
+        """One object's metric: its own published value, else (Deployments) its pods' sum."""
+        published = self.published.get(ns, {})
+        own = published.get(f"{plural}/{name}")
+        value: float | None = None
+        at = 0.0
+        if own is not None and metric in own[1][2]:
+            at, value = own[0], own[1][2][metric]
+        elif plural == "deployments" and self.deployment_pods is not None:
+            found = [published[p] for p in self.deployment_pods(ns, name) if p in published]
+            found = [f for f in found if metric in f[1][2]]
+            if found:
+                at, value = found[0][0], sum(f[1][2][metric] for f in found)
+        if value is None:
+            raise NotFound(f'the server could not find the metric {metric} for {plural} "{name}"')
+        kind = plural[:-1].capitalize() if plural.endswith("s") else plural.capitalize()
+        return {
+            "kind": "MetricValueList",
+            "apiVersion": "custom.metrics.k8s.io/v1beta2",
+            "items": [
+                {
+                    "describedObject": {"kind": kind, "namespace": ns, "name": name},
+                    "metric": {"name": metric},
+                    "timestamp": rfc3339(at),
+                    "windowSeconds": int(self.window_s),
+                    "value": f"{_milli(value)}m",
+                }
+            ],
+        }

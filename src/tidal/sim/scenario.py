@@ -1,12 +1,15 @@
 """The scenario file of `tidal simulate` (YAML; docs/SIMULATOR.md): virtual duration and tick,
-the profile, Deployments with their pod template and load, and the objects (HPA manifests,
-later CronHPA/KPA) applied at the start. Bad input raises `ScenarioError` naming the field."""
+the profile, the start instant, Deployments with their pod template and load (usage, Pods
+metrics, requests), Object metric values, the KPA's cluster settings, and the objects (HPAs,
+CronHPAs, PodAutoscalers, KPA InferenceServices) applied at the start. Bad input raises
+`ScenarioError` naming the field."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,8 @@ import yaml
 
 from tidal.api.quantity import milli, parse
 from tidal.autoscaling import profiles
+from tidal.autoscaling.kpa.config import Config, ConfigError, config_from_map
+from tidal.sim.clock import EPOCH
 from tidal.sim.load import Expr, LoadError, Trace
 
 
@@ -37,6 +42,12 @@ class Load:
     cpu: Expr | None = None  # cores per ready pod
     memory: Expr | None = None  # bytes per ready pod
     metrics: dict[str, Expr] = field(default_factory=dict)  # Pods-metric value per pod
+    rps: Expr | None = None  # requests/s arriving at the Deployment's Service (total)
+    concurrency: Expr | None = None  # requests in flight while served (total)
+
+    @property
+    def has_requests(self) -> bool:
+        return self.rps is not None or self.concurrency is not None
 
 
 @dataclass(slots=True)
@@ -49,6 +60,8 @@ class DeploymentSpec:
     startup_s: float = 0.0
     labels: dict[str, str] = field(default_factory=dict)
     load: Load = field(default_factory=Load)
+    request_s: float = 0.1  # a request's service time: concurrency = rps × this when not given
+    hold_timeout_s: float | None = None  # held longer than this: the router's 503
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -68,6 +81,17 @@ class DeploymentSpec:
 
 
 @dataclass(slots=True)
+class ObjectMetrics:
+    """Object metric values over time for one described object (custom.metrics.k8s.io)."""
+
+    kind: str
+    name: str
+    namespace: str
+    plural: str
+    metrics: dict[str, Expr]
+
+
+@dataclass(slots=True)
 class Scenario:
     name: str
     duration_s: float
@@ -76,6 +100,9 @@ class Scenario:
     deployments: list[DeploymentSpec]
     objects: list[dict[str, Any]]
     trace: Trace | None = None
+    start_s: float = EPOCH  # the instant of t=0 (Unix seconds)
+    kpa_config: Config = field(default_factory=Config)
+    object_metrics: list[ObjectMetrics] = field(default_factory=list)
 
     @property
     def ticks(self) -> int:
@@ -110,9 +137,13 @@ def _deployment(d: Any, i: int) -> DeploymentSpec:
     load = d.get("load") or {}
     if not isinstance(load, Mapping):
         raise ScenarioError(f"{where}.load: must be a map with cpu, memory, metrics")
-    unknown = set(load) - {"cpu", "memory", "metrics"}
+    known = ("cpu", "memory", "metrics", "rps", "concurrency")
+    unknown = set(load) - set(known)
     if unknown:
-        raise ScenarioError(f"{where}.load: unknown keys {sorted(unknown)} (cpu, memory, metrics)")
+        raise ScenarioError(f"{where}.load: unknown keys {sorted(unknown)} ({', '.join(known)})")
+    if not isinstance(load.get("metrics") or {}, Mapping):
+        raise ScenarioError(f"{where}.load.metrics: must be a map of metric name to expression")
+    hold = d.get("holdTimeoutSeconds")
     replicas = d.get("replicas", 1)
     if not isinstance(replicas, int) or replicas < 0:
         raise ScenarioError(f"{where}.replicas: must be an integer >= 0")
@@ -135,8 +166,78 @@ def _deployment(d: Any, i: int) -> DeploymentSpec:
                 str(k): _expr(v, f"{where}.load.metrics.{k}")
                 for k, v in (load.get("metrics") or {}).items()
             },
+            rps=_expr(load["rps"], f"{where}.load.rps") if load.get("rps") is not None else None,
+            concurrency=_expr(load["concurrency"], f"{where}.load.concurrency")
+            if load.get("concurrency") is not None
+            else None,
         ),
+        request_s=_seconds(d.get("requestSeconds", 0.1), f"{where}.requestSeconds"),
+        hold_timeout_s=None if hold is None else _seconds(hold, f"{where}.holdTimeoutSeconds"),
     )
+
+
+def _object_metrics(raw: Any) -> list[ObjectMetrics]:
+    from tidal.api.resources import by_kind
+
+    if not isinstance(raw, list):
+        raise ScenarioError("objectMetrics: must be a list of {kind, name, metrics}")
+    out = []
+    for i, o in enumerate(raw):
+        where = f"objectMetrics[{i}]"
+        if not isinstance(o, Mapping):
+            raise ScenarioError(f"{where}: must be a map with kind, name, metrics")
+        for key in ("kind", "name"):
+            if not o.get(key):
+                raise ScenarioError(f"{where}.{key}: required")
+        metrics = o.get("metrics")
+        if not isinstance(metrics, Mapping) or not metrics:
+            raise ScenarioError(f"{where}.metrics: a map of metric name to expression is required")
+        kind = str(o["kind"])
+        try:
+            plural = by_kind(kind).plural
+        except KeyError:
+            plural = kind.lower() + "s"  # as the HPA controller names an unknown kind
+        out.append(
+            ObjectMetrics(
+                kind=kind,
+                name=str(o["name"]),
+                namespace=str(o.get("namespace") or "default"),
+                plural=plural,
+                metrics={str(k): _expr(v, f"{where}.metrics.{k}") for k, v in metrics.items()},
+            )
+        )
+    return out
+
+
+def _kpa_config(raw: Any) -> Config:
+    if raw is None:
+        return Config()
+    if not isinstance(raw, Mapping):
+        raise ScenarioError("kpa: must be a map of config-autoscaler keys")
+    try:
+        return config_from_map(
+            {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+        )
+    except ConfigError as exc:
+        raise ScenarioError(f"kpa: {exc}") from None
+
+
+def _start(raw: Any) -> float:
+    """`start:` as Unix seconds; a time without a zone is UTC (never the machine's zone)."""
+    if raw is None:
+        return EPOCH
+    if isinstance(raw, datetime):
+        at = raw
+    else:
+        try:
+            at = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        except ValueError:
+            raise ScenarioError(
+                f"start: {raw!r} is not an RFC 3339 time (e.g. 2026-01-05T10:00:00Z)"
+            ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.timestamp()
 
 
 def load_scenario(path: Path | str) -> Scenario:
@@ -207,4 +308,7 @@ def parse_scenario(
         deployments=deployments,
         objects=[dict(o) for o in objects],
         trace=trace,
+        start_s=_start(data.get("start")),
+        kpa_config=_kpa_config(data.get("kpa")),
+        object_metrics=_object_metrics(data.get("objectMetrics") or []),
     )
