@@ -295,3 +295,52 @@ async def _not_running(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def test_delete_leaves_no_orphan_even_outside_the_group(tmp_path: Path) -> None:
+    # a child that starts its own session is out of the process group, not out of the tree
+    cmd = "setsid sleep 300 & echo $! > escaped.pid; exec sleep 300"
+
+    async def scenario(client: InProcessClient, runner: PodRunner) -> None:
+        await client.create(pod("esc", cmd, terminationGracePeriodSeconds=2))
+        await until(lambda: _ready(client, "esc"), "esc Ready")
+        pid_file = tmp_path / "pods/default/esc/escaped.pid"
+        escaped = int(await until(lambda: _read(pid_file), "escaped.pid"))
+        assert psutil.pid_exists(escaped)
+        await client.delete("Pod", "esc", "default")
+        await until(lambda: _not_running(escaped), "escaped child killed")
+
+    run(tmp_path, scenario)
+
+
+def test_resource_metrics_of_a_running_pod(tmp_path: Path) -> None:
+    from tidal.metrics.resource import ResourceMetricsApi, ResourceSampler
+
+    busy = f"exec {sys.executable} -c 'while True: pass'"
+
+    async def scenario(client: InProcessClient, runner: PodRunner) -> None:
+        sampler = ResourceSampler(runner.pod_targets, resolution_s=0.2, window_s=1.0)
+        api = ResourceMetricsApi(sampler)
+        task = asyncio.create_task(sampler.run())
+        try:
+            p = pod("busy", busy)
+            p["metadata"]["labels"] = {"app": "busy"}
+            await client.create(p)
+
+            async def hot() -> dict[str, Any] | None:
+                got = await api.get(
+                    "v1beta1", "namespaces/default/pods", {"labelSelector": "app=busy"}
+                )
+                items = got["items"]
+                if not items:
+                    return None
+                cpu = items[0]["containers"][0]["usage"]["cpu"]
+                return items[0] if int(cpu.removesuffix("n")) > 100_000_000 else None  # > 100m
+
+            item = await until(hot, "busy pod's CPU in metrics.k8s.io")
+            assert item["metadata"]["name"] == "busy" and item["containers"][0]["name"] == "main"
+            assert int(item["containers"][0]["usage"]["memory"].removesuffix("Ki")) > 1024
+        finally:
+            task.cancel()
+
+    run(tmp_path, scenario)

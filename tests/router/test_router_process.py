@@ -104,7 +104,8 @@ def test_router_follows_api_and_outlives_it(tmp_path: Path, start_pod) -> None: 
         procs.append(router)
         asyncio.run(objects())
         wait_until(lambda: _who(ports["port"]) == "pod-r", what="route through the router")
-        wait_until(lambda: (tmp_path / "router-state.json").exists(), what="state file")
+        state = tmp_path / "router-state.json"
+        wait_until(lambda: state.exists() and "pod-r" in state.read_text(), what="state file")
         api.send_signal(signal.SIGKILL)  # the control plane dies
         api.wait()
         for _ in range(5):

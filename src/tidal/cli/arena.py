@@ -47,6 +47,8 @@ class KServeArgs:
     runtime: str = ""
     command: Sequence[str] = ()
     shell: str = "sh"
+    enable_prometheus: bool = False
+    metrics_port: int = 0  # 0: arena's default, the serving port
     username: str = field(default_factory=lambda: _username())
 
 
@@ -85,6 +87,20 @@ FIELD_FLAGS = {
     "spec.predictor.scaleTarget": "--scale-target",
     "spec.predictor.scaleMetric": "--scale-metric",
 }
+
+
+def prometheus_annotations(a: KServeArgs) -> dict[str, str]:
+    """arena's `--enable-prometheus` / `--metrics-port` as the `prometheus.io/*` pod annotations
+    the local scraper (and a Prometheus' kubernetes_sd relabelling) reads. On a cluster arena
+    adds a `<name>-metric-svc` Service and a ServiceMonitor; locally the plane scrapes pods itself."""
+    out: dict[str, str] = {}
+    if a.enable_prometheus:
+        out["prometheus.io/scrape"] = "true"
+        out["prometheus.io/path"] = "/metrics"
+        out["prometheus.io/port"] = str(a.metrics_port or a.port or 8080)
+    elif a.metrics_port:
+        out["prometheus.io/port"] = str(a.metrics_port)
+    return out
 
 
 def build(a: KServeArgs, *, cwd: str | None = None) -> list[Obj]:
@@ -136,6 +152,9 @@ def build(a: KServeArgs, *, cwd: str | None = None) -> list[Obj]:
     labels.update(_pairs(a.label))
     annotations = {"arena.kubeflow.org/username": a.username}
     annotations.update(_pairs(a.annotation))
+    if a.metrics_port < 0 or a.metrics_port > 65535:
+        raise ArgsError("--metrics-port is invalid")
+    annotations.update(prometheus_annotations(a))
     custom = bool(a.scale_metric) and a.scale_metric.lower() not in BUILTIN_METRICS
     if custom:
         annotations["serving.kserve.io/autoscalerClass"] = "external"

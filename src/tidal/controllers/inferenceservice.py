@@ -33,6 +33,10 @@ DEFAULT_DOMAIN = "example.com"
 DEFAULT_PORT = 8080
 DEFAULT_CPU_UTILIZATION = 80  # KServe DefaultCPUUtilization
 CONTAINER = "kserve-container"
+# the External metric an `autoScaling` External entry renders to (tidal.metrics.external_api)
+KSERVE_EXTERNAL_METRIC = "prometheus-query"
+ISVC_LABEL = "serving.kserve.io/inferenceservice"
+METRIC_INDEX_LABEL = "serving.tidal.dev/metric-index"
 _MODEL_ONLY = ("modelFormat", "storageUri", "runtime", "protocolVersion")
 
 
@@ -260,14 +264,51 @@ def render_service(isvc: Obj, domain: str = DEFAULT_DOMAIN) -> Obj:
     }
 
 
+def external_metric(isvc: Obj, index: int, entry: Obj) -> Obj:
+    """An `autoScaling.metrics[index]` entry of type External (`backend: prometheus`) as the HPA
+    External metric `prometheus-query`. KServe hands these to KEDA; tidal's HPA evaluates them
+    directly: the selector names the InferenceService and the entry, and the external metrics API
+    (`tidal.metrics.external_api`) runs the entry's query against its `serverAddress`."""
+    ext = entry.get("external") or {}
+    target = dict(ext.get("target") or {})
+    if not target.get("type"):  # KEDA's threshold is `target.value`
+        target["type"] = "AverageValue" if "averageValue" in target else "Value"
+    if target["type"] == "Value" and "value" in target:
+        target["value"] = str(target["value"])
+    if target["type"] == "AverageValue" and "averageValue" in target:
+        target["averageValue"] = str(target["averageValue"])
+    return {
+        "type": "External",
+        "external": {
+            "metric": {
+                "name": KSERVE_EXTERNAL_METRIC,
+                "selector": {
+                    "matchLabels": {
+                        ISVC_LABEL: isvc["metadata"]["name"],
+                        METRIC_INDEX_LABEL: str(index),
+                    }
+                },
+            },
+            "target": target,
+        },
+    }
+
+
 def hpa_metrics(isvc: Obj) -> list[Obj] | None:
     """KServe `getHPAMetrics`: the `autoScaling` Resource metrics, else the legacy `scaleMetric`
-    (default cpu) with `scaleTarget` (cpu default 80 %; memory only when a target is set)."""
+    (default cpu) with `scaleTarget` (cpu default 80 %; memory only when a target is set).
+    Beyond KServe: `External` entries with `backend: prometheus` become External metrics
+    (`external_metric`) instead of being dropped; PodMetric (OpenTelemetry) entries are skipped."""
     p = (isvc.get("spec") or {}).get("predictor") or {}
     auto = p.get("autoScaling") or {}
     if auto.get("metrics"):
         out = []
-        for m in auto["metrics"]:
+        for i, m in enumerate(auto["metrics"]):
+            if m.get("type") == "External":
+                backend = ((m.get("external") or {}).get("metric") or {}).get("backend")
+                if backend in (None, "prometheus"):
+                    out.append(external_metric(isvc, i, m))
+                continue
             if m.get("type") != "Resource":
                 continue
             res = m.get("resource") or {}

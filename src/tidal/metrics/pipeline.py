@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -187,7 +188,7 @@ class MetricsPipeline:
                 self.prometheus = PrometheusProcess(
                     binary=PrometheusProcess.find_binary(self.settings.prometheus),
                     home=self.home,
-                    port=self.settings.prometheus_port,
+                    port=_prometheus_port(self.settings.prometheus_port),
                     sd_url=f"http://127.0.0.1:{port}/sd",
                     exporter_target=f"127.0.0.1:{port}",
                     scrape_interval_s=self.settings.resolution_s,
@@ -220,6 +221,22 @@ class MetricsPipeline:
             for sock in server.sockets:
                 return sock.getsockname()[1]
         return self.settings.exporter_port
+
+
+def _prometheus_port(wanted: int) -> int:
+    """The port for the Prometheus tidal runs: `wanted` (9090 by default) when it is free, else
+    a free one, so a second plane (or a Prometheus the user runs) does not make ours crash-loop.
+    The chosen URL is written to `$TIDAL_HOME/prometheus/url`."""
+    if wanted:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", wanted))
+                return wanted
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class _CustomProvider:

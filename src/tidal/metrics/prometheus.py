@@ -67,6 +67,7 @@ class PrometheusProcess:
         cfg.write_text(
             yaml.safe_dump(config(self.sd_url, self.exporter_target, self.scrape_interval_s))
         )
+        (folder / "url").write_text(self.url + "\n")
         log = open(folder / "prometheus.log", "ab")
         self.proc = subprocess.Popen(
             [

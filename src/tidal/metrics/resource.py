@@ -151,36 +151,49 @@ class ResourceSampler:
         self._series: dict[tuple[str, str, str], tuple[int, deque[Sample]]] = {}
         self._pods: dict[tuple[str, str], Target] = {}
 
-    def sample(self) -> None:
-        """One sampling round over every running pod."""
-        now = self.clock()
-        seen: set[tuple[str, str, str]] = set()
-        pods: dict[tuple[str, str], Target] = {}
-        for t in self.targets():
-            pods[(t.namespace, t.name)] = t
+    def read(self, targets: Sequence[Target]) -> dict[tuple[str, str, str], tuple[int, float, int]]:
+        """Read every container's tree: (ns, pod, container) -> (pid, CPU s, RSS). Blocking
+        (psutil); runs in a worker thread and touches no state."""
+        out: dict[tuple[str, str, str], tuple[int, float, int]] = {}
+        for t in targets:
             for cname, pid in t.containers:
-                key = (t.namespace, t.name, cname)
                 got = self.reader(pid)
-                if got is None:
-                    continue
-                seen.add(key)
-                old = self._series.get(key)
-                if old is None or old[0] != pid:
-                    old = (pid, deque())
-                    self._series[key] = old
-                samples = old[1]
-                samples.append(Sample(now, got[0], got[1]))
-                while len(samples) > 2 and samples[1].t <= now - self.window_s - self.resolution_s:
-                    samples.popleft()
-        for key in list(self._series):
-            if key not in seen:
-                del self._series[key]
-        self._pods = pods
+                if got is not None:
+                    out[(t.namespace, t.name, cname)] = (pid, got[0], got[1])
+        return out
+
+    def record(
+        self,
+        now: float,
+        targets: Sequence[Target],
+        readings: dict[tuple[str, str, str], tuple[int, float, int]],
+    ) -> None:
+        """Add one round of readings taken at `now` (on the event loop: the only writer)."""
+        for key, (pid, cpu_s, rss) in readings.items():
+            old = self._series.get(key)
+            if old is None or old[0] != pid:  # new, or restarted: a new window
+                old = (pid, deque())
+                self._series[key] = old
+            samples = old[1]
+            samples.append(Sample(now, cpu_s, rss))
+            while len(samples) > 2 and samples[1].t <= now - self.window_s - self.resolution_s:
+                samples.popleft()
+        for key in [k for k in self._series if k not in readings]:
+            del self._series[key]
+        self._pods = {(t.namespace, t.name): t for t in targets}
+
+    def sample(self) -> None:
+        """One sampling round over every running pod (synchronously)."""
+        targets = list(self.targets())
+        self.record(self.clock(), targets, self.read(targets))
 
     async def run(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.sample)
+                targets = list(self.targets())
+                now = self.clock()
+                readings = await asyncio.to_thread(self.read, targets)
+                self.record(now, targets, readings)
             except Exception:  # a sampling error must not stop the plane's metrics
                 log.exception("resource sampling failed")
             await asyncio.sleep(self.resolution_s)
@@ -296,6 +309,14 @@ class ResourceMetricsApi:
         self.node_name = node_name
         with contextlib.suppress(Exception):  # prime psutil's system CPU counter (node metrics)
             psutil.cpu_percent(interval=None)
+
+    def resources(self) -> list[Obj]:
+        """`ApiProvider` (tidal.server.app): the APIResource entries discovery lists."""
+        return resource_list()["resources"]
+
+    async def handle(self, path: str, params: dict[str, str]) -> Obj:
+        """`ApiProvider` (tidal.server.app): a GET below `/apis/metrics.k8s.io/v1beta1`."""
+        return await self.get(VERSION, path, params)
 
     async def get(self, version: str, path: str, query: Mapping[str, str]) -> Obj:
         if version != VERSION:

@@ -75,8 +75,9 @@ def signal_tree(ref: ProcessRef, sig: int, extra: list[psutil.Process] | None = 
         os.killpg(ref.pid, sig)
     procs = extra if extra is not None else (tree(ref.pid) if is_alive(ref) else [])
     for p in procs:
-        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-            p.send_signal(sig)
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError, OSError):
+            if os.getpgid(p.pid) != ref.pid:  # the group got it already: signal each only once
+                p.send_signal(sig)
 
 
 def group_alive(pgid: int) -> bool:

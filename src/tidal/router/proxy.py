@@ -101,8 +101,11 @@ class Upstream(asyncio.Protocol):
             self.keep_alive = False
             self.close()
             return
-        if self.out and not self.hold:
-            self._flush(client)
+        if self.out:
+            if self.hold and self.out.endswith(b"\r\n\r\n"):
+                self.hold = False  # only the head so far: it leaves with the first body bytes
+            else:
+                self._flush(client)
 
     def _flush(self, client: ClientConn) -> None:
         out, self.out = self.out, b""
@@ -132,16 +135,10 @@ class Upstream(asyncio.Protocol):
             self.client.transport.resume_reading()
 
     # httptools callbacks
-    def on_message_begin(self) -> None:
-        self.status = 0
-
     def on_headers_complete(self) -> None:
         self.status = status = self.parser.get_status_code()
         self.keep_alive = self.parser.should_keep_alive()
         self.hold = status >= 200 and b"content-length:" in self.out.lower()
-
-    def on_body(self, body: bytes) -> None:
-        self.hold = False
 
     def on_message_complete(self) -> None:
         self.hold = False

@@ -8,6 +8,7 @@ the KPA and the metrics pipeline read (shape: docs/ARCHITECTURE.md, "Request sta
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 
 LATENCY_BUCKETS_S: tuple[float, ...] = (
@@ -31,10 +32,11 @@ class LoadStats:
 
     A bucket is `[second, requests, concurrency_area, max_in_flight]`: `concurrency_area` is the
     integral of in-flight over that second, so it *is* the average concurrency of a full second
-    (Knative's queue-proxy reports the same number).
+    (Knative's queue-proxy reports the same number). `start`/`finish` run per request: their
+    common case (an event in the same second as the previous one) makes no call at all.
     """
 
-    __slots__ = ("_buckets", "_keep", "_last_t", "in_flight", "requests_total")
+    __slots__ = ("_buckets", "_cur", "_keep", "_last_t", "in_flight", "requests_total")
 
     def __init__(self, keep: int = KEEP_BUCKETS) -> None:
         self.in_flight = 0
@@ -42,6 +44,7 @@ class LoadStats:
         self._keep = keep
         self._last_t = 0.0
         self._buckets: deque[list[float]] = deque()
+        self._cur: list[float] = [-1.0, 0.0, 0.0, 0.0]  # the newest bucket
 
     def _bucket(self, sec: int) -> list[float]:
         buckets = self._buckets
@@ -51,39 +54,54 @@ class LoadStats:
         buckets.append(b)
         if len(buckets) > self._keep:
             buckets.popleft()
+        self._cur = b
         return b
 
     def _advance(self, now: float) -> None:
-        """Add in-flight × elapsed time to the buckets between the last event and `now`."""
+        """Add in-flight × elapsed time to the buckets since the last event."""
         last = self._last_t
         if self.in_flight and now > last:
             t = max(last, now - self._keep)
             while t < now:
                 sec = int(t)
                 end = min(now, sec + 1.0)
-                b = self._bucket(sec)
-                b[2] += self.in_flight * (end - t)
+                self._bucket(sec)[2] += self.in_flight * (end - t)
                 t = end
         self._last_t = now
 
     def start(self, now: float) -> None:
-        self._advance(now)
-        self.in_flight += 1
+        b = self._cur
+        last = self._last_t
+        if b[0] <= last and now < b[0] + 1.0 and now >= last:  # same second as the last event
+            b[2] += self.in_flight * (now - last)
+            self._last_t = now
+        else:
+            self._advance(now)
+            b = self._bucket(int(now))
+        n = self.in_flight + 1
+        self.in_flight = n
         self.requests_total += 1
-        b = self._bucket(int(now))
         b[1] += 1
-        if self.in_flight > b[3]:
-            b[3] = self.in_flight
+        if n > b[3]:
+            b[3] = n
 
     def finish(self, now: float) -> None:
-        self._advance(now)
+        b = self._cur
+        last = self._last_t
+        if b[0] <= last and now < b[0] + 1.0 and now >= last:
+            b[2] += self.in_flight * (now - last)
+            self._last_t = now
+        else:
+            self._advance(now)
         self.in_flight -= 1
 
     def buckets(self, now: float, since: float = 0.0) -> list[dict[str, float]]:
         """Buckets with `t >= since`, oldest first; seconds with nothing in flight are absent."""
-        self._advance(now)
-        if self.in_flight:
-            self._bucket(int(now))
+        if now >= self._last_t:
+            if self.in_flight:
+                self._advance(now)
+            else:
+                self._last_t = now
         return [
             {
                 "t": int(b[0]),
@@ -108,14 +126,10 @@ class ServiceStats(LoadStats):
         self.latency_sum = 0.0
 
     def observe(self, code: int, latency_s: float) -> None:
-        self.by_code[code] = self.by_code.get(code, 0) + 1
+        by_code = self.by_code
+        by_code[code] = by_code.get(code, 0) + 1
         self.latency_sum += latency_s
-        i = 0
-        for bound in LATENCY_BUCKETS_S:
-            if latency_s <= bound:
-                break
-            i += 1
-        self.latency_counts[i] += 1
+        self.latency_counts[bisect_left(LATENCY_BUCKETS_S, latency_s)] += 1
 
 
 def _labels(namespace: str, name: str) -> str:

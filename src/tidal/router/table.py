@@ -66,6 +66,8 @@ class Backend:
         eps = self.endpoints
         if not eps:
             return -1, None
+        if len(eps) == 1:  # the common case of one replica: nothing to choose
+            return (-1, None) if 0 in exclude else (0, eps[0])
         self.rr += 1
         i = choose([e.stats.in_flight for e in eps], self.rr, exclude)
         return (i, eps[i]) if i >= 0 else (-1, None)

@@ -1,10 +1,12 @@
 """`tidal simulate`: the real controllers and decision code on virtual time.
 
-Each tick: the kubelet makes pods follow the Deployments, the load gives every Running pod its
-usage, the metrics APIs publish on their resolution, then every controller plugin syncs what is
-due. Controllers plug in through `register(kind, factory)`: a factory gets the `SimContext`
-(in-memory API, clock, profile) and returns something with `async step() -> list[Record]`.
-The HPA plugin is built in; CronHPA and KPA register theirs the same way (docs/SIMULATOR.md).
+Each tick: the kubelet makes pods follow the Deployments, requests arrive (held while a Service
+has no ready pod), the load gives every Running pod its usage, the metrics APIs publish on their
+resolution, then every controller plugin syncs what is due. Controllers plug in through
+`register(kind, factory)`: a factory gets the `SimContext` (in-memory API, clock, scenario,
+request flows) and returns something with `async step() -> list[Record]`. The HPA plugin is
+built in; the CronHPA (`tidal.sim.cron`) and KPA (`tidal.sim.kpa`) plugins register theirs the
+same way (docs/SIMULATOR.md).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tidal.api.quantity import parse
 from tidal.autoscaling.hpa.spec import default_spec
 from tidal.sim.clock import TickClock
 from tidal.sim.metrics import SimMetrics
+from tidal.sim.requests import FlowTotals, RequestFlow
 from tidal.sim.scenario import Scenario, ScenarioError
 from tidal.sim.world import Kubelet, MemoryApi, PodTemplate
 
@@ -51,6 +54,7 @@ class SimContext:
     api: MemoryApi
     clock: TickClock
     scenario: Scenario
+    flows: dict[tuple[str, str], RequestFlow] = field(default_factory=dict)  # (ns, deployment)
 
 
 class SimController(Protocol):
@@ -113,6 +117,8 @@ class Summary:
     max_replicas: dict[str, int] = field(default_factory=dict)
     rescales: int = 0
     first_scale_up_s: float | None = None
+    requests: dict[str, FlowTotals] = field(default_factory=dict)  # per deployment with requests
+    kpa_above_target_s: dict[str, float] = field(default_factory=dict)  # per PodAutoscaler
 
     def lines(self) -> list[str]:
         out = ["summary:"]
@@ -120,15 +126,28 @@ class Summary:
             out.append(
                 f"  deployment {name}: replica-seconds {rs:g}, max replicas {self.max_replicas.get(name, 0)}"
             )
+        for name, r in sorted(self.requests.items()):
+            out.append(
+                f"  requests {name}: {r.requests} total, {r.held} held, waited {r.waited_s:g}s"
+                f" (max {r.max_wait_s:g}s), {r.timed_out} timed out"
+            )
         for name, s in sorted(self.above_target_s.items()):
             out.append(f"  hpa {name}: time above target {s:g}s")
+        for name, s in sorted(self.kpa_above_target_s.items()):
+            out.append(f"  kpa {name}: time above target {s:g}s")
         first = "never" if self.first_scale_up_s is None else f"{self.first_scale_up_s:g}s"
         out.append(f"  rescales {self.rescales}, first scale-up at {first}")
         return out
 
 
-def _above_target(hpa: dict[str, Any], pods: list[dict[str, Any]], usage: dict[str, tuple]) -> bool:
-    """Whether the load right now exceeds any of the HPA's targets (for the summary)."""
+def _above_target(
+    hpa: dict[str, Any],
+    pods: list[dict[str, Any]],
+    usage: dict[str, tuple],
+    objects: dict[tuple[str, str, str], dict[str, float]] | None = None,
+) -> bool:
+    """Whether the load right now exceeds any of the HPA's targets (for the summary); `objects`
+    holds the Object metrics' true values now, by (namespace, plural, name)."""
     if not pods:
         return False
     spec = default_spec(hpa.get("spec") or {})
@@ -157,32 +176,85 @@ def _above_target(hpa: dict[str, Any], pods: list[dict[str, Any]], usage: dict[s
             avg = sum(v[2].get(name, 0.0) for v in vals) / len(vals)
             if avg > float(parse(m["pods"]["target"].get("averageValue") or 0)):
                 return True
+        elif m.get("type") == "Object" and objects is not None:
+            src = m["object"]
+            desc = src.get("describedObject") or {}
+            value = (
+                objects.get(
+                    (
+                        hpa["metadata"]["namespace"],
+                        _plural(desc.get("kind", "")),
+                        desc.get("name", ""),
+                    )
+                )
+                or {}
+            ).get(src["metric"]["name"])
+            target = src.get("target") or {}
+            if value is None:
+                continue
+            if target.get("value") is not None and value > float(parse(target["value"])):
+                return True
+            if target.get("averageValue") is not None and value / len(pods) > float(
+                parse(target["averageValue"])
+            ):
+                return True
     return False
+
+
+def _plural(kind: str) -> str:
+    from tidal.api.resources import by_kind
+
+    try:
+        return by_kind(kind).plural
+    except KeyError:
+        return kind.lower() + "s"
+
+
+def _kpa_above_target(pa: dict[str, Any], flow: RequestFlow, scenario: Scenario) -> bool:
+    """Requests held, or more per ready pod than the PodAutoscaler's target (the per-pod value
+    the user gave, before the target utilization)."""
+    from tidal.autoscaling.kpa.decider import make_decider
+    from tidal.autoscaling.kpa.podautoscaler import from_object
+
+    if flow.held_now > 0:
+        return True
+    if flow.ready == 0:
+        return False
+    spec = make_decider(from_object(pa), scenario.kpa_config)
+    value = flow.rps if spec.scaling_metric == "rps" else flow.concurrency
+    return value / flow.ready > spec.total_value + 1e-9
 
 
 async def simulate(
     scenario: Scenario, emit: Callable[[Record], None] | None = None
 ) -> tuple[list[Record], Summary]:
     """Run the scenario; `emit` gets every decision as it is made. Deterministic."""
-    clock = TickClock(tick_s=scenario.tick_s)
+    clock = TickClock(tick_s=scenario.tick_s, epoch=scenario.start_s)
     prof = scenario.profile
     api_holder: list[MemoryApi] = []
 
     def pods_in(ns: str) -> list[dict[str, Any]]:
         return api_holder[0].items("Pod", ns)
 
-    metrics = SimMetrics(pods_in, prof.metric_resolution_s, prof.metric_window_s)
+    def deployment_pods(ns: str, name: str) -> list[str]:
+        return [p["metadata"]["name"] for p in kubelet.ready_pods(name, ns)]
+
+    metrics = SimMetrics(pods_in, prof.metric_resolution_s, prof.metric_window_s, deployment_pods)
     api = MemoryApi(clock.now, metrics)
     api_holder.append(api)
     templates = {}
     for d in scenario.deployments:
         await api.create(d.manifest())
         templates[d.name] = PodTemplate(d.cpu_request_m, d.memory_request, d.startup_s)
-    for obj in scenario.objects:
+    objects = [_expand(o, scenario) for o in scenario.objects]
+    for obj in objects:
         await _apply(api, obj)
     kubelet = Kubelet(api, templates)
     ctx = SimContext(api, clock, scenario)
-    kinds = {o["kind"] for o in scenario.objects}
+    for d in scenario.deployments:
+        if d.load.has_requests:
+            ctx.flows[(d.namespace, d.name)] = RequestFlow(d.namespace, d.name, d.hold_timeout_s)
+    kinds = {o["kind"] for o in objects}
     unknown = sorted(kinds - set(PLUGINS))
     if unknown:
         raise ScenarioError(
@@ -191,11 +263,14 @@ async def simulate(
     plugins = [PLUGINS[k](ctx) for k in sorted(kinds)]
     records: list[Record] = []
     summary = Summary()
+    for (_, name), flow in ctx.flows.items():
+        summary.requests[name] = flow.totals
     for _ in range(scenario.ticks + 1):
         await kubelet.step()
         now, t = clock.now(), clock.elapsed_s
         variables = scenario.trace.at(t) if scenario.trace else {}
         usage_now: dict[str, tuple] = {}
+        objects_now: dict[tuple[str, str, str], dict[str, float]] = {}
         for d in scenario.deployments:
             ready = kubelet.ready_pods(d.name, d.namespace)
             all_pods = [
@@ -204,10 +279,29 @@ async def simulate(
                 if p["metadata"]["name"].startswith(f"{d.name}-")
             ]
             names = dict(variables, t=t, replicas=float(len(ready)))
+            router: dict[str, float] = {}
+            flow = ctx.flows.get((d.namespace, d.name))
+            if flow is not None:
+                rps = d.load.rps(**names) if d.load.rps else 0.0
+                conc = d.load.concurrency(**names) if d.load.concurrency else rps * d.request_s
+                flow.step(now, t, scenario.tick_s, rps, conc, len(ready))
+                names.update(rps=flow.rps, concurrency=flow.concurrency)
+                values = {
+                    "router_requests_per_second": flow.rps,
+                    "router_concurrency": flow.concurrency,
+                    "router_in_flight": flow.concurrency,
+                    "router_held_requests": float(flow.held_now),
+                }
+                metrics.record_object(now, d.namespace, "services", d.name, values)
+                objects_now[(d.namespace, "services", d.name)] = values
+                if ready:
+                    router = {
+                        k: v / len(ready) for k, v in values.items() if k != "router_held_requests"
+                    }
             for p in ready:
                 cpu = d.load.cpu(**names) if d.load.cpu else 0.0
                 mem = d.load.memory(**names) if d.load.memory else 0.0
-                custom = {k: e(**names) for k, e in d.load.metrics.items()}
+                custom = router | {k: e(**names) for k, e in d.load.metrics.items()}
                 u = (max(cpu, 0.0), max(mem, 0.0), custom)
                 usage_now[p["metadata"]["name"]] = u
                 metrics.record(now, d.namespace, p["metadata"]["name"], u)
@@ -218,6 +312,13 @@ async def simulate(
                 summary.replica_seconds.get(d.name, 0.0) + len(all_pods) * scenario.tick_s
             )
             summary.max_replicas[d.name] = max(summary.max_replicas.get(d.name, 0), len(all_pods))
+        for om in scenario.object_metrics:
+            names = dict(
+                variables, t=t, replicas=float(len(kubelet.ready_pods(om.name, om.namespace)))
+            )
+            values = {k: e(**names) for k, e in om.metrics.items()}
+            metrics.record_object(now, om.namespace, om.plural, om.name, values)
+            objects_now.setdefault((om.namespace, om.plural, om.name), {}).update(values)
         metrics.maybe_publish(now)
         for plugin in plugins:
             for rec in await plugin.step():
@@ -233,23 +334,68 @@ async def simulate(
             ns = hpa["metadata"]["namespace"]
             name = hpa["metadata"]["name"]
             summary.above_target_s.setdefault(name, 0.0)
-            if _above_target(hpa, kubelet.ready_pods(ref.get("name", ""), ns), usage_now):
+            flow = ctx.flows.get((ns, ref.get("name", "")))
+            if (flow is not None and flow.held_now > 0) or _above_target(
+                hpa, kubelet.ready_pods(ref.get("name", ""), ns), usage_now, objects_now
+            ):
                 summary.above_target_s[name] += scenario.tick_s
+        for pa in api.items("PodAutoscaler"):
+            ref = (pa.get("spec") or {}).get("scaleTargetRef") or {}
+            flow = ctx.flows.get((pa["metadata"]["namespace"], ref.get("name", "")))
+            name = pa["metadata"]["name"]
+            summary.kpa_above_target_s.setdefault(name, 0.0)
+            if flow is not None and _kpa_above_target(pa, flow, scenario):
+                summary.kpa_above_target_s[name] += scenario.tick_s
         clock.advance()
     return records, summary
 
 
-async def _apply(api: MemoryApi, obj: dict[str, Any]) -> None:
-    obj = copy.deepcopy(obj)
-    if obj.get("kind") == "HorizontalPodAutoscaler":
-        from tidal.api.validation import hpa as hpa_rules
+def _expand(obj: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
+    """An InferenceService that uses the KPA becomes the PodAutoscaler KServe would make for its
+    predictor (Deployment `<name>-predictor`, else `<name>`); other objects are applied as given."""
+    if obj.get("kind") != "InferenceService":
+        return obj
+    from tidal.controllers.inferenceservice import uses_kpa
+    from tidal.controllers.kpa import render_podautoscaler
 
-        hpa_rules.default(obj)
-        causes = hpa_rules.validate(obj)
+    meta = obj.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    if not name:
+        raise ScenarioError("objects: an InferenceService without metadata.name")
+    isvc = copy.deepcopy(obj)
+    isvc["metadata"] = dict(meta)
+    if not uses_kpa(isvc):
+        raise ScenarioError(
+            f'objects: InferenceService "{name}" does not use the KPA (give it minReplicas: 0, '
+            "scaleMetric: concurrency|rps, or the autoscaling.knative.dev/class annotation); "
+            "simulate an HPA-mode predictor with its HorizontalPodAutoscaler"
+        )
+    have = {d.name for d in scenario.deployments}
+    target = f"{name}-predictor" if f"{name}-predictor" in have else name
+    return render_podautoscaler(isvc, target)
+
+
+_RULES = {
+    "HorizontalPodAutoscaler": "hpa",
+    "CronHorizontalPodAutoscaler": "cronhpa",
+    "PodAutoscaler": "podautoscaler",
+}
+
+
+async def _apply(api: MemoryApi, obj: dict[str, Any]) -> None:
+    """Default and validate as the API server does (errors name the field), then create."""
+    import importlib
+
+    obj = copy.deepcopy(obj)
+    kind = str(obj.get("kind"))
+    if kind in _RULES:
+        rules = importlib.import_module(f"tidal.api.validation.{_RULES[kind]}")
+        rules.default(obj)
+        causes = rules.validate(obj)
         if causes:
             name = (obj.get("metadata") or {}).get("name", "")
             detail = "; ".join(f"{c.field}: {c.message}" for c in causes)
-            raise ScenarioError(f'HorizontalPodAutoscaler "{name}" is invalid: {detail}')
+            raise ScenarioError(f'{kind} "{name}" is invalid: {detail}')
     if not (obj.get("metadata") or {}).get("name"):
         raise ScenarioError(f"objects: a {obj.get('kind')} without metadata.name")
     await api.create(obj)
@@ -272,3 +418,8 @@ def run_sync(scenario: Scenario, out: TextIO) -> Summary:
     _, summary = asyncio.run(coro)  # type: ignore[arg-type]
     out.write("\n".join(summary.lines()) + "\n")
     return summary
+
+
+# The other controllers' plugins register themselves on import (after `register` exists).
+from tidal.sim import cron as _cron  # noqa: E402, F401
+from tidal.sim import kpa as _kpa  # noqa: E402, F401

@@ -65,6 +65,20 @@ def add_parser(sub: Any) -> None:
     k.add_argument("--runtime", default="", help="ServingRuntime name")
     k.add_argument("--command", dest="command_flag", default="", help="the command (else the args)")
     k.add_argument("--shell", default="sh", help="the shell that runs the command (default sh)")
+    k.add_argument(
+        "--enable-prometheus",
+        nargs="?",
+        const="true",
+        default="false",
+        choices=("true", "false"),
+        help="annotate the pods for Prometheus scraping (prometheus.io/scrape|port|path)",
+    )
+    k.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="the port of the pods' /metrics (default: --port)",
+    )
     k.add_argument("--wait", action="store_true", help="show progress until the service is Ready")
     k.add_argument("--wait-timeout", type=float, default=300.0, help=argparse.SUPPRESS)
     k.add_argument("command_args", nargs="*", metavar="COMMAND", help="the command to run")
@@ -119,6 +133,8 @@ def cmd_kserve(args: Any, env: Env) -> int:
         runtime=args.runtime,
         command=command,
         shell=args.shell,
+        enable_prometheus=args.enable_prometheus == "true",
+        metrics_port=args.metrics_port,
     )
     try:
         objs = arena.build(a)

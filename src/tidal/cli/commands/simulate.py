@@ -1,4 +1,4 @@
-"""`tidal simulate SCENARIO`: run the real HPA controller and decisions on virtual time over a
+"""`tidal simulate SCENARIO`: run the real HPA, CronHPA and KPA controllers and decisions on virtual time over a
 described load and print each decision and a summary (docs/SIMULATOR.md). Needs no plane."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser(
         "simulate",
         help="run autoscaling controllers on virtual time over a load scenario",
-        description="Run the HPA controller and its decisions on virtual time over the load a "
+        description="Run the HPA, CronHPA and KPA controllers and their decisions on virtual time over the load a "
         "scenario file describes; print every decision and a summary. Deterministic.",
     )
     p.add_argument("scenario", help="scenario file (YAML, see docs/SIMULATOR.md)")

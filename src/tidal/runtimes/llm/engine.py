@@ -1,7 +1,7 @@
 """The llama.cpp engine: one thread owns every llama.cpp call, off the event loop.
 
-Each running sequence holds its own llama.cpp context (a `Llama` over the same mmap'd weights),
-made on first need, up to `--max-num-seqs`. The thread steps the running sequences round-robin,
+Each running sequence holds one of `--max-num-seqs` llama.cpp contexts (a `Llama` each, over the
+same mmap'd weights), all made at startup. The thread steps the running sequences round-robin,
 one token each per round, so a new request starts (prefill, first token) within one round
 instead of waiting for earlier requests to finish, and no stream is cut short by another.
 Sequences beyond `--max-num-seqs` wait in FIFO order. Why not llama.cpp's multi-sequence batch:
@@ -124,8 +124,9 @@ class Engine:
         self._rng = random.Random(seed)
         self._cond = threading.Condition()
         self._sched: Scheduler[_Sequence] = Scheduler(max_num_seqs)
-        self._free: list[Any] = [self._new_context()]  # fail at startup, not on a request
-        self._contexts = 1
+        # Every context is made now, as vLLM reserves its KV cache at startup: a request never
+        # waits for a model load, and a server that cannot hold them fails before it listens.
+        self._free: list[Any] = [self._new_context() for _ in range(max_num_seqs)]
         self._pieces: dict[tuple[int, bool], bytes] = {}
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -237,9 +238,6 @@ class Engine:
         )
 
     def _take_context(self, prompt: list[int]) -> Any:
-        if not self._free:
-            self._contexts += 1
-            return self._new_context()
         cached = [ctx.input_ids[: ctx.n_tokens].tolist() for ctx in self._free]
         return self._free.pop(pick_slot(cached, prompt))
 
