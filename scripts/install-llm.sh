@@ -48,7 +48,7 @@ if ! ls "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_CPP_VER"-*.whl >/dev/null 2>&1; t
 fi
 flock -u 9
 
-# Its runtime deps pinned too (numpy and typing-extensions are pinned by tidal itself).
+# Its runtime deps pinned too (numpy is pinned by tidal; typing-extensions comes with pydantic).
 installed llama_cpp_python "$LLAMA_CPP_VER" ||
   "$VENV/bin/pip" install -q --no-cache-dir --find-links "$WHEELHOUSE" "llama-cpp-python==$LLAMA_CPP_VER" \
     jinja2==3.1.6 MarkupSafe==3.0.4 diskcache==5.6.3

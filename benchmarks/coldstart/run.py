@@ -117,6 +117,11 @@ async def amain(runs: int, out: Path) -> None:
         f"| server alone → listening | {runs} | {statistics.median(bare):.3f} | {min(bare):.3f} | "
         f"{max(bare):.3f} | |",
         "",
+        f"The runner's share (pod time minus the server alone, median over the runs): "
+        f"{statistics.median(t - b for t, b in zip(times, bare, strict=True)):.3f} s; the rest "
+        "is the server's own start (Python, scikit-learn import, model load), which the runtime "
+        "owns.",
+        "",
         "Each run (pod): " + ", ".join(f"{t:.3f}" for t in times),
         "",
         "Each run (alone): " + ", ".join(f"{t:.3f}" for t in bare),

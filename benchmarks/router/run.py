@@ -1,8 +1,8 @@
 """Router throughput: hey -c 20 for 30 s against one iris pod directly, through the tidal router
 and through nginx (proxy_pass with upstream keep-alive, one worker: one event loop each), in one
-run. Results with ratios go to benchmarks/results/router.md.
+run, the three interleaved in slices. Results with ratios go to benchmarks/results/router.md.
 
-    .venv/bin/python benchmarks/router/run.py [--seconds 30]
+    .venv/bin/python benchmarks/router/run.py [--seconds 30] [--rounds 6]
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,7 +62,8 @@ http {{
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--seconds", type=int, default=30, help="hey time per path, in all (30)")
+    ap.add_argument("--rounds", type=int, default=6, help="interleaved slices per path (6)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "router.md"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tidal-bench-router-"))
@@ -112,10 +114,22 @@ def main() -> None:
         }
         for url, host in targets.values():  # warm up every path (and check it answers)
             hey(url, seconds=2, host=host)
-        results = {}
-        for name, (url, host) in targets.items():
-            results[name] = hey(url, seconds=args.seconds, host=host)
-            print(name, results[name], flush=True)
+        # interleaved slices: the machine is shared, so every path sees the same background load
+        per = max(1, args.seconds // args.rounds)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        for r in range(args.rounds):
+            for name, (url, host) in targets.items():
+                runs[name].append(hey(url, seconds=per, host=host))
+                print(f"round {r + 1} {name}: {runs[name][-1]['rps']:.0f} req/s", flush=True)
+        results = {
+            name: {
+                "rps": sum(x["rps"] for x in xs) / len(xs),
+                "p50": statistics.median(x["p50"] for x in xs),
+                "p99": max(x["p99"] for x in xs),
+                "non2xx": sum(x["non2xx"] for x in xs),
+            }
+            for name, xs in runs.items()
+        }
     finally:
         for p in reversed(procs):
             stop(p)
@@ -126,10 +140,13 @@ def main() -> None:
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()} "
         f"({os.cpu_count()} CPUs, shared with other work: load average "
         f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}.",
-        f"`hey -z {args.seconds}s -c 20 -m POST -D examples/iris/iris-input.json` against one iris pod "
+        f"`hey -c 20 -m POST -D examples/iris/iris-input.json`, {args.seconds} s per path in "
+        f"{args.rounds} interleaved slices of {max(1, args.seconds // args.rounds)} s (direct, router, "
+        "nginx, direct, ...: the machine is shared, so each path sees the same background load; "
+        "req/s is the mean of the slices, p50 their median, p99 their worst), against one iris pod "
         "(`python -m sklearnserver`, one worker) on its own 127.x address: directly, through `python -m "
         "tidal.router` (routes from `--static`), and through nginx (`proxy_pass`, upstream keep-alive, "
-        "`worker_processes 1`). One run each, one after another; command: "
+        "`worker_processes 1`); command: "
         "`.venv/bin/python benchmarks/router/run.py`.",
         "",
         "| path | req/s | p50 (ms) | p99 (ms) | non-2xx |",

@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,8 +184,18 @@ def serve_qwen(plane: Plane, *extra: str) -> tuple[int, str, str]:
         "--min-replicas=1",
         "--max-replicas=2",
         *extra,
-        f"python {SERVER} --port 8080 --burn-ms 30",
+        f"python {SERVER} --port 8080 --burn-ms 100",
     )
+
+
+# the seed's `kubectl describe hpa qwen-hpa`, letter for letter
+SEED_CONDITIONS = f"""Conditions:
+  Type            Status  Reason            Message
+  ----            ------  ------            -------
+  AbleToScale     True    ReadyForNewScale  recommended size matches current size
+  ScalingActive   True    ValidMetricFound  the HPA was able to successfully calculate a replica count from pods metric {SM_UTIL}
+  ScalingLimited  True    TooFewReplicas    the desired replica count is less than the minimum replica count
+"""
 
 
 # ---- 1. the seed's GPU journey ----------------------------------------------------------------
@@ -221,22 +230,20 @@ def test_seed_gpu_journey_scales_on_sm_util(plane: Plane) -> None:
     )
     assert code == 0, err
 
-    def idle_line() -> bool:
+    def idle_as_seed() -> bool:
         out = plane.describe_hpa("qwen-hpa")
-        return f'"{SM_UTIL}" on pods:  0 / 50' in out and "ValidMetricFound" in out
+        return f'"{SM_UTIL}" on pods:  0 / 50' in out and SEED_CONDITIONS in out
 
-    wait_until(idle_line, 60, interval_s=0.3, what="qwen-hpa reading 0 / 50")
+    wait_until(idle_as_seed, 60, interval_s=0.3, what="qwen-hpa reading 0 / 50 as the seed")
     out = plane.describe_hpa("qwen-hpa")
     assert re.search(r"^Reference:\s+Deployment/qwen-predictor$", out, re.M), out
     assert re.search(r"^Min replicas:\s+1$", out, re.M) and re.search(
         r"^Max replicas:\s+2$", out, re.M
     )
     assert re.search(r"^Deployment pods:\s+1 current / 1 desired$", out, re.M), out
-    assert (
-        "ScalingActive   True    ValidMetricFound  the HPA was able to successfully calculate a "
-        f"replica count from pods metric {SM_UTIL}" in out
-    ), out
-    assert "TooFewReplicas    the desired replica count is less than the minimum replica" in out
+    assert re.search(
+        rf'^Metrics:\s+\( current / target \)\n  "{SM_UTIL}" on pods:  0 / 50$', out, re.M
+    )
 
     host = plane.json("get", "isvc", "qwen")["status"]["url"].split("/")[2]
     load = hey(plane, host, "-z", "60s", "-c", "4")
@@ -593,19 +600,22 @@ spec:
 """
 
 
-def keeps_replicas_with(plane: Plane, hpa: str, reason: str, message: str, replicas: int) -> None:
+def keeps_replicas_with(
+    plane: Plane, hpa: str, reason: str, message: str, replicas: int, deployment: str = ""
+) -> None:
+    """The HPA reports `reason` (and `message`) and its Deployment keeps `replicas`."""
+
     def failing() -> bool:
         c = plane.condition(hpa, "ScalingActive")
         return c.get("status") == "False" and c.get("reason") == reason
 
     wait_until(failing, 40, interval_s=0.3, what=f"{hpa} ScalingActive False {reason}")
     c = plane.condition(hpa, "ScalingActive")
-    assert c["message"].startswith(
-        f"the HPA was unable to compute the replica count: {message}"
-    ), c
+    assert c["message"].startswith(f"the HPA was unable to compute the replica count: {message}"), c
+    # as Kubernetes: currentReplicas is recorded, desiredReplicas stays what it was (never set)
     status = plane.json("get", "hpa", hpa)["status"]
-    assert (status["currentReplicas"], status["desiredReplicas"]) == (replicas, replicas), status
-    assert plane.replicas(hpa if not hpa.endswith("-predictor") else hpa) == replicas
+    assert status["currentReplicas"] == replicas and not status.get("desiredReplicas"), status
+    assert plane.replicas(deployment or hpa) == replicas
     assert any(e.startswith(f"{reason}: ") for e in plane.events(hpa)), plane.events(hpa)
 
 
@@ -645,14 +655,15 @@ def test_scrape_failure_and_unknown_object_metric_keep_replicas(plane: Plane) ->
             plane,
             "scrapefail",
             "FailedGetPodsMetric",
-            "failed to get pods metric value: unable to get metric demo_queue_depth: ",
+            "unable to get metric demo_queue_depth: unable to fetch metrics from custom metrics "
+            "API: the server could not find the metric demo_queue_depth for pods",
             2,
         )
         keeps_replicas_with(
             plane,
             "objfail",
             "FailedGetObjectMetric",
-            "failed to get object metric value: unable to get metric no_such_metric: ",
+            "unable to get metric no_such_metric: unable to fetch metrics from custom metrics API: ",
             2,
         )
     finally:
@@ -666,15 +677,16 @@ def test_prometheus_down_keeps_replicas(plane: Plane) -> None:
     plane.apply(
         ISVC_EXTERNAL.format(
             name="pdown", server=down, query="sum(demo_queue_depth)", script=SERVER, gauge="x"
-        ).replace("minReplicas: 1", "minReplicas: 2").replace("maxReplicas: 2", "maxReplicas: 3")
+        )
+        .replace("minReplicas: 1", "minReplicas: 2")
+        .replace("maxReplicas: 2", "maxReplicas: 3")
     )
     try:
         keeps_replicas_with(
             plane,
             "pdown-predictor",
             "FailedGetExternalMetric",
-            "failed to get prometheus-query external metric value: failed to get "
-            "prometheus-query external metric: unable to get external metric "
+            "failed to get prometheus-query external metric: unable to get external metric "
             "default/prometheus-query/",
             2,
         )
@@ -693,15 +705,16 @@ def test_query_returning_nothing_keeps_replicas(plane: Plane) -> None:
             query="sum(no_such_series_anywhere) by (pod)",
             script=SERVER,
             gauge="x",
-        ).replace("minReplicas: 1", "minReplicas: 2").replace("maxReplicas: 2", "maxReplicas: 3")
+        )
+        .replace("minReplicas: 1", "minReplicas: 2")
+        .replace("maxReplicas: 2", "maxReplicas: 3")
     )
     try:
         keeps_replicas_with(
             plane,
             "pempty-predictor",
             "FailedGetExternalMetric",
-            "failed to get prometheus-query external metric value: failed to get "
-            "prometheus-query external metric: unable to get external metric "
+            "failed to get prometheus-query external metric: unable to get external metric "
             "default/prometheus-query/",
             2,
         )
@@ -709,3 +722,45 @@ def test_query_returning_nothing_keeps_replicas(plane: Plane) -> None:
         assert msg.endswith("no metrics returned from external metrics API"), msg
     finally:
         plane.cli("delete", "isvc", "pempty")
+
+
+# ---- 1b. the same serve without the fake and without a GPU -------------------------------------
+def test_without_gpu_pod_pending_and_hpa_keeps_replicas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tidal.metrics.gpu import FAKE_GPUS_ENV, open_backend
+
+    monkeypatch.delenv(FAKE_GPUS_ENV, raising=False)
+    if open_backend(None) is not None:
+        pytest.skip("this machine has a GPU (NVML answers): the no-GPU case cannot be shown")
+    p, pid = start_plane(tmp_path)
+    try:
+        code, _, err = serve_qwen(p)
+        assert code == 0, err
+
+        def pending_pod() -> dict:
+            pods = p.json("get", "pods", "-l", "serving.kserve.io/inferenceservice=qwen")["items"]
+            return pods[0] if pods and pods[0]["status"].get("phase") == "Pending" else {}
+
+        pod = wait_until(pending_pod, 30, interval_s=0.3, what="the qwen pod Pending")
+        name = pod["metadata"]["name"]
+        wait_until(
+            lambda: (
+                "FailedScheduling: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+                in p.events(name)
+            ),
+            30,
+            interval_s=0.3,
+            what="FailedScheduling on the qwen pod",
+        )
+        keeps_replicas_with(
+            p,
+            "qwen-hpa",
+            "FailedGetPodsMetric",
+            f"unable to get metric {SM_UTIL}: ",
+            1,
+            "qwen-predictor",
+        )
+        assert p.json("get", "pod", name)["status"]["phase"] == "Pending"
+    finally:
+        stop_plane(p, pid)

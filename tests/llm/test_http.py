@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.llm.conftest import Server, start_server
+from tests.llm.servers import Server, start_server
 
 pytestmark = [pytest.mark.llm, pytest.mark.process]
 
@@ -67,7 +67,12 @@ def test_seed_reproducible_and_n_choices(tiny: Server) -> None:
 
 
 def test_completions_prompt_forms_echo_and_stops(tiny: Server) -> None:
-    greedy = {"temperature": 0, "max_tokens": 12, "ignore_eos": True}
+    greedy = {
+        "temperature": 0,
+        "seed": 0,
+        "max_tokens": 12,
+        "ignore_eos": True,
+    }  # seeded: no prefix reuse
     text = post(tiny, "/v1/completions", {"prompt": "the one", **greedy}).json()
     assert text["object"] == "text_completion" and text["id"].startswith("cmpl-")
     full = text["choices"][0]["text"]

@@ -66,8 +66,9 @@ def test_model_path(tmp_path: Path) -> None:
     (tmp_path / "n.gguf").write_bytes(b"GGUF")
     with pytest.raises(modelpath.ModelPathError, match="several"):
         modelpath.resolve(str(tmp_path))
+    (tmp_path / "empty").mkdir()
     with pytest.raises(modelpath.ModelPathError, match="no .gguf"):
-        modelpath.resolve(str(tmp_path / "empty" if (tmp_path / "empty").mkdir() is None else ""))
+        modelpath.resolve(str(tmp_path / "empty"))
     with pytest.raises(modelpath.ModelPathError, match="no such file"):
         modelpath.resolve(str(tmp_path / "missing"))
 

@@ -344,3 +344,56 @@ def test_resource_metrics_of_a_running_pod(tmp_path: Path) -> None:
             task.cancel()
 
     run(tmp_path, scenario)
+
+
+def test_http_readiness_probe_sets_and_clears_ready(tmp_path: Path) -> None:
+    probe = {
+        "httpGet": {"path": "/ready.txt", "port": "http"},
+        "periodSeconds": 1,
+        "failureThreshold": 1,
+    }
+    spec = {"ports": [{"name": "http", "containerPort": 8080}], "readinessProbe": probe}
+
+    async def scenario(client: InProcessClient, runner: PodRunner) -> None:
+        await client.create(pod("probed", SERVER, container=spec))
+        folder = tmp_path / "pods/default/probed"
+
+        async def probed_and_failed() -> bool:
+            log = await _read(folder / "log")
+            return '"GET /ready.txt HTTP/1.1" 404' in log
+
+        await until(probed_and_failed, "a failed probe")
+        p = await client.get("Pod", "probed", "default")
+        assert cond(p, "Ready") == "False" and "running" in cs(p)["state"]
+        (folder / "ready.txt").write_text("ok")
+        p = await until(lambda: _ready(client, "probed"), "Ready after the probe passes")
+        became_ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
+        (folder / "ready.txt").unlink()
+
+        async def unready() -> dict[str, Any] | None:
+            q = await client.get("Pod", "probed", "default")
+            return q if cond(q, "Ready") == "False" else None
+
+        q = await until(unready, "Ready false after the probe fails again")
+        again = next(c for c in q["status"]["conditions"] if c["type"] == "Ready")
+        assert again["lastTransitionTime"] >= became_ready["lastTransitionTime"]
+        assert again["reason"] == "ContainersNotReady"
+
+    run(tmp_path, scenario)
+
+
+def test_restart_policy_never_ends_in_phase(tmp_path: Path) -> None:
+    async def scenario(client: InProcessClient, runner: PodRunner) -> None:
+        await client.create(pod("ok", "echo done", restartPolicy="Never"))
+        await client.create(pod("bad", "exit 4", restartPolicy="Never"))
+
+        async def phase(name: str, want: str) -> dict[str, Any] | None:
+            q = await client.get("Pod", name, "default")
+            return q if q.get("status", {}).get("phase") == want else None
+
+        ok = await until(lambda: phase("ok", "Succeeded"), "ok Succeeded")
+        bad = await until(lambda: phase("bad", "Failed"), "bad Failed")
+        assert cs(ok)["state"]["terminated"]["reason"] == "Completed"
+        assert cs(bad)["state"]["terminated"]["exitCode"] == 4 and cs(bad)["restartCount"] == 0
+
+    run(tmp_path, scenario)

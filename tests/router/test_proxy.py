@@ -256,6 +256,16 @@ def test_raw_http_edge_cases(start_pod) -> None:  # type: ignore[no-untyped-def]
         second = await r.read()
         assert b" 200 " in second and b'{"pod":"pod-raw"}' in second
         w.close()
+        # HEAD: the answer ends with its head although it names a Content-Length
+        r, w = await asyncio.open_connection(host, int(rport))
+        for _ in range(2):  # twice on one connection: the pooled upstream is still usable
+            w.write(f"HEAD /who HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+            assert b" 200 " in head.split(b"\r\n")[0]
+        w.write(f"GET /who HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        rest = await asyncio.wait_for(r.read(), 10)
+        assert rest.startswith(b"HTTP/1.1 200") and b'{"pod":"pod-raw"}' in rest
+        w.close()
         # garbage is a 400 JSON, not a crash
         got = await exchange(b"NOT HTTP AT ALL\r\n\r\n")
         assert b"400" in got.split(b"\r\n")[0] and b"bad request" in got

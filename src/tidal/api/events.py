@@ -3,14 +3,22 @@
 
 from __future__ import annotations
 
-import uuid
+import itertools
 from datetime import UTC, datetime
 from typing import Any
+
+_SEQ = itertools.count()
 
 
 def rfc3339(t: float) -> str:
     """Kubernetes' second-precision timestamp (`2024-05-12T14:06:49Z`)."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_name(involved_name: str, now: float) -> str:
+    """`<object>.<hex time>` as Kubernetes names events, so names sort in time order (describe
+    breaks ties within a second by name); a process-wide sequence keeps same-instant names apart."""
+    return f"{involved_name}.{int(now * 1e9):x}{next(_SEQ) % 4096:03x}"
 
 
 def make_event(
@@ -31,7 +39,7 @@ def make_event(
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{meta.get('name', 'x')}.{uuid.uuid4().hex[:16]}", "namespace": ns},
+        "metadata": {"name": event_name(meta.get("name", "x"), now), "namespace": ns},
         "involvedObject": {
             "apiVersion": involved.get("apiVersion", ""),
             "kind": involved.get("kind", ""),

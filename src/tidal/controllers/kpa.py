@@ -231,8 +231,9 @@ class KpaController:
 
     # --- reconcile -------------------------------------------------------------------------------
 
-    async def reconcile(self, key: Key, loop: Loop) -> float | None:
-        self._loop = loop
+    async def reconcile(self, key: Key, loop: Loop | None = None) -> float | None:
+        if loop is not None:
+            self._loop = loop
         ns, name = key
         try:
             obj = await self.client.get("PodAutoscaler", name, ns)

@@ -195,7 +195,10 @@ class ExternalMetricsApi:
         isvc = await self.get_object("InferenceService", namespace, isvc_name)
         metrics = ((isvc.get("spec") or {}).get("predictor") or {}).get("autoScaling", {})
         entries = (metrics or {}).get("metrics") or []
-        index = int(wanted.get(INDEX_LABEL, "0"))
+        raw_index = wanted.get(INDEX_LABEL, "0")
+        if not raw_index.isdigit():
+            raise errors.BadRequest(f"{INDEX_LABEL} must be a metric index, not {raw_index!r}")
+        index = int(raw_index)
         if index >= len(entries):
             raise errors.NotFound(f"InferenceService {isvc_name} has no autoScaling metric {index}")
         ext = ((entries[index].get("external") or {}).get("metric")) or {}

@@ -143,6 +143,7 @@ class PodWorker:
         self.gpus: tuple[str, ...] = ()
         self.wake = asyncio.Event()
         self.stop = asyncio.Event()
+        self.announced = asyncio.Event()  # bound and Scheduled: container events may follow
         self.deleted = False
         self._last_written: Any = None
         self._write_lock = asyncio.Lock()
@@ -255,6 +256,10 @@ class PodWorker:
                     if r.get("pid"):
                         ref = procs.ProcessRef(int(r["pid"]), float(r.get("createTime") or 0))
                 self._tasks.append(asyncio.create_task(self._run_container(i, c, ref)))
+            if adopted:
+                self.announced.set()
+            else:
+                await self._announce()
             await self.stop.wait()
             await self._terminate()
         except asyncio.CancelledError:  # the plane is stopping: leave the processes running
@@ -321,25 +326,31 @@ class PodWorker:
                 await asyncio.wait_for(self.wake.wait(), runner.settings.unschedulable_retry_s)
         if self.stop.is_set():
             return False
+        st = self.state
+        st.scheduled = True
+        st.start_time = runner.clock()
+        st.pod_ip = self._pick_ip((self.pod.get("status") or {}).get("podIP") or None)
+        return True
+
+    async def _announce(self) -> None:
+        """Bind the pod, tell the scheduler's event, write status: done while the containers
+        start (their own events wait for this, so `describe` lists them in order)."""
+        runner = self.runner
         try:  # the binding: a bound pod is deleted gracefully (the runner confirms)
             self.pod = await runner.client.patch(
                 "Pod", self.name, {"spec": {"nodeName": runner.node.name}}, self.ns
             )
         except NotFound:
-            return False
+            self.mark_deleted()
         except (TidalError, OSError) as exc:
             log.warning("binding %s/%s: %s", self.ns, self.name, exc)
-        st = self.state
-        st.scheduled = True
-        st.start_time = runner.clock()
-        st.pod_ip = self._pick_ip((self.pod.get("status") or {}).get("podIP") or None)
         await self.event(
             "Scheduled",
             f"Successfully assigned {self.ns}/{self.name} to {runner.node.name}",
             component="default-scheduler",
         )
+        self.announced.set()
         await self.write_status()
-        return True
 
     def _pick_ip(self, wanted: str | None) -> str:
         """A free pod IP (the one the pod had, if still free) whose ports nobody listens on."""
@@ -426,6 +437,7 @@ class PodWorker:
                 c.state, c.reason, c.message, c.pid = "running", "", "", ref.pid
                 c.started_at = c.started_at or runner.clock()
                 prober = asyncio.create_task(self._probe(c, probes.from_container(spec), None))
+                fresh = False  # adopted: its events were told by the runner that started it
             else:
                 if ref is not None:  # it ended while no runner watched it
                     self._exited(c, None, runner.clock())
@@ -461,6 +473,7 @@ class PodWorker:
                 except OSError as exc:
                     now = runner.clock()
                     msg = f"failed to start container {c.name!r}: {exc}"
+                    await self.announced.wait()
                     await self._pulled(c)
                     await self.event("Failed", f"Error: {msg}", type_="Warning", container=c.name)
                     c.exit_code, c.reason = 128, "StartError"
@@ -475,13 +488,16 @@ class PodWorker:
                 c.started_at = runner.clock()
                 # probe at once; the bookkeeping below runs while the process starts up
                 prober = asyncio.create_task(self._probe(c, probes.from_container(spec), None))
-                self.save()
-                await self._pulled(c)
-                await self.event("Created", f"Created container: {c.name}", container=c.name)
-                await self.event("Started", f"Started container {c.name}", container=c.name)
+                fresh = True
             self.refs[c.name] = (proc, ref)
-            await self.write_status()
             try:
+                if fresh:
+                    self.save()
+                    await self.announced.wait()
+                    await self._pulled(c)
+                    await self.event("Created", f"Created container: {c.name}", container=c.name)
+                    await self.event("Started", f"Started container {c.name}", container=c.name)
+                await self.write_status()
                 code = await procs.wait_exit(ref, proc)
             finally:
                 prober.cancel()

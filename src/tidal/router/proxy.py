@@ -63,6 +63,7 @@ class Upstream(asyncio.Protocol):
         "closed",
         "endpoint",
         "got_bytes",
+        "head_only",
         "hold",
         "keep_alive",
         "out",
@@ -81,6 +82,7 @@ class Upstream(asyncio.Protocol):
         self.status = 0
         self.got_bytes = False
         self.hold = False
+        self.head_only = False  # answering a HEAD request
         self.out = b""
 
     # asyncio.Protocol
@@ -94,6 +96,9 @@ class Upstream(asyncio.Protocol):
             return
         self.got_bytes = True
         self.out = self.out + data if self.out else data
+        if self.head_only:
+            self._head_response(client)
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -106,6 +111,31 @@ class Upstream(asyncio.Protocol):
                 self.hold = False  # only the head so far: it leaves with the first body bytes
             else:
                 self._flush(client)
+
+    def _head_response(self, client: ClientConn) -> None:
+        """The answer to a HEAD request ends with its head, whatever Content-Length says (the
+        response parser cannot be told, so this one is read by hand)."""
+        end = self.out.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.out[:end].lower()
+        first = head.split(b"\r\n", 1)[0].split()
+        self.status = int(first[1]) if len(first) > 1 and first[1].isdigit() else 502
+        self.keep_alive = (
+            first[0] == b"http/1.1" and b"connection: close" not in head if first else False
+        )
+        if 100 <= self.status < 200:  # an interim answer: pass it on, wait for the final one
+            out, self.out = self.out[: end + 4], self.out[end + 4 :]
+            if client.transport is not None:
+                client.transport.write(out)
+            if self.out:
+                self._head_response(client)
+            return
+        self.head_only = False
+        self.client = None
+        self.got_bytes = False
+        self._flush(client)
+        client.upstream_done(self, self.keep_alive)
 
     def _flush(self, client: ClientConn) -> None:
         out, self.out = self.out, b""
@@ -185,6 +215,7 @@ class ClientConn(asyncio.Protocol):
         self.closing = False
         self.head = b""  # raw bytes of the current request until its head is complete
         self.in_head = True
+        self.is_head = False
         self.ended_here = False
         self._reset()
 
@@ -265,6 +296,7 @@ class ClientConn(asyncio.Protocol):
             self._send_own(404, {"error": f"no service for host {name!r}", "host": name})
             return
         eol = head.find(b"\r\n")
+        self.is_head = head.startswith(b"HEAD ")
         self.pending = [head[:eol], self.xff, head[eol:]]
         self.pending_size = len(head)
         self.backend = backend
@@ -345,6 +377,7 @@ class ClientConn(asyncio.Protocol):
     def _attach(self, conn: Upstream) -> None:
         self.upstream = conn
         conn.client = self
+        conn.head_only = self.is_head
         pending = self.pending
         self.pending = None
         conn.transport.write(b"".join(pending) if pending else b"")  # type: ignore[union-attr]

@@ -70,7 +70,7 @@ def add_parser(sub: Any) -> None:
         nargs="?",
         const="true",
         default="false",
-        choices=("true", "false"),
+        metavar="true|false",
         help="annotate the pods for Prometheus scraping (prometheus.io/scrape|port|path)",
     )
     k.add_argument(
@@ -110,8 +110,20 @@ def _check_type(t: str) -> None:
         )
 
 
+def _bool_flag(value: str, rest: list[str]) -> tuple[bool, list[str]]:
+    """A cobra-style bool flag (`--flag`, `--flag=true|false`) that argparse's optional value may
+    have swallowed the command with (`--enable-prometheus "vllm serve ..."`): give it back."""
+    v = value.lower()
+    if v in ("true", "1", "t", "yes"):
+        return True, rest
+    if v in ("false", "0", "f", "no"):
+        return False, rest
+    return True, [value, *rest]
+
+
 def cmd_kserve(args: Any, env: Env) -> int:
-    command = [args.command_flag] if args.command_flag else list(args.command_args)
+    enable_prometheus, command_args = _bool_flag(args.enable_prometheus, list(args.command_args))
+    command = [args.command_flag] if args.command_flag else command_args
     a = arena.KServeArgs(
         name=args.name,
         namespace=context_namespace(args),
@@ -133,7 +145,7 @@ def cmd_kserve(args: Any, env: Env) -> int:
         runtime=args.runtime,
         command=command,
         shell=args.shell,
-        enable_prometheus=args.enable_prometheus == "true",
+        enable_prometheus=enable_prometheus,
         metrics_port=args.metrics_port,
     )
     try:

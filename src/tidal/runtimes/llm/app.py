@@ -43,6 +43,7 @@ from tidal.runtimes.llm.sampling import SamplingParams
 from tidal.runtimes.llm.sse import EventStream, wait_disconnect
 
 MAX_BODY = 32 * 1024 * 1024
+BIG_TEXT = 64 * 1024  # characters; tokenizing more than this leaves the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +134,15 @@ class Api:
             raise ModelNotFound(name)
         return self.served.names[0]
 
-    def _prompt_ids(self, prompt: str | list[int]) -> list[int]:
+    async def _tokenize(self, text: str, add_bos: bool) -> list[int]:
+        """Short texts inline; long ones in a worker thread so the event loop keeps answering."""
+        if len(text) < BIG_TEXT:
+            return self.engine.tokenize(text, add_bos)
+        return await asyncio.to_thread(self.engine.tokenize, text, add_bos)
+
+    async def _prompt_ids(self, prompt: str | list[int]) -> list[int]:
         if isinstance(prompt, str):
-            return self.engine.tokenize(prompt, add_bos=self.engine.add_bos)
+            return await self._tokenize(prompt, self.engine.add_bos)
         bad = [t for t in prompt if t >= self.engine.n_vocab]
         if bad:
             raise BadRequest(f"Token id {max(bad)} is out of vocabulary", param="prompt")
@@ -149,7 +156,7 @@ class Api:
         text = self.served.template.render(
             req.messages, req.add_generation_prompt, req.tools, req.chat_template_kwargs
         )
-        prompt = self.engine.tokenize(text, add_bos=False)
+        prompt = await self._tokenize(text, add_bos=False)
         max_tokens = max_tokens_for(len(prompt), req.limit(), self.engine.max_model_len)
         params = [sampling_params(req, max_tokens, i) for i in range(req.n)]
         jobs = [(prompt, p) for p in params]
@@ -179,7 +186,7 @@ class Api:
         jobs: list[tuple[list[int], SamplingParams]] = []
         echoes: list[str] = []
         for prompt in req.prompts():
-            ids = self._prompt_ids(prompt)
+            ids = await self._prompt_ids(prompt)
             max_tokens = max_tokens_for(len(ids), req.limit(), self.engine.max_model_len)
             echo = (
                 (prompt if isinstance(prompt, str) else self.engine.detokenize(ids))

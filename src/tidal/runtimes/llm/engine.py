@@ -133,7 +133,7 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.error: BaseException | None = None
 
-    # -- tokens (event loop; the vocab-only model is never used by the engine thread) --------
+    # -- tokens (event loop or a worker thread; the engine thread never uses this model) ----
     def tokenize(self, text: str, add_bos: bool, special: bool = True) -> list[int]:
         return self.vocab.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
 
