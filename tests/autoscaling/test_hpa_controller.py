@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from tidal.api.errors import ServerError
+from tidal.api.errors import Invalid, NotFound, ServerError
 from tidal.api.meta import rfc3339
 from tidal.autoscaling import profiles
-from tidal.controllers.hpa import COMPONENT, HISTORY_ANNOTATION, HPAController
+from tidal.controllers.hpa import COMPONENT, HISTORY_ANNOTATION, HPAController, revision_name
 from tidal.sim.world import MemoryApi
 
 T0 = 1_800_000_000.0
@@ -161,8 +161,22 @@ def test_scale_up_writes_scale_status_event_and_history() -> None:
                 1,
             )
         ]
-        history = orjson.loads(hpa["metadata"]["annotations"][HISTORY_ANNOTATION])
-        assert history["recommendations"] == [[T0, 2], [T0, 6]]  # first sight, then the proposal
+        assert HISTORY_ANNOTATION not in (hpa["metadata"].get("annotations") or {})
+        rev = await api.get("ControllerRevision", revision_name("web"), "default")
+        assert rev["apiVersion"] == "apps/v1"
+        assert rev["revision"] == 1
+        assert rev["metadata"]["ownerReferences"] == [
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "name": "web",
+                "uid": hpa["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+        # first sight, then the proposal
+        assert rev["data"]["recommendations"] == [[T0, 2], [T0, 6]]
         assert metrics.paths == ["/apis/metrics.k8s.io/v1beta1/namespaces/default/pods"]
 
     asyncio.run(go())
@@ -243,9 +257,17 @@ def test_restart_keeps_the_stabilization_history() -> None:
             ]
         }
         assert conds["AbleToScale"]["reason"] == "ScaleDownStabilized"
+        rev = await api.get("ControllerRevision", revision_name("web"), "default")
+        assert rev["revision"] == 2  # written by the first controller, then by the second
+        assert [n for _, n in rev["data"]["recommendations"]] == [4, 8, 1]
+        hpa = await api.get("HorizontalPodAutoscaler", "web", "default")
+        assert HISTORY_ANNOTATION not in (hpa["metadata"].get("annotations") or {})
         clock.t += 300  # past the 5-minute window
         await second.reconcile(("default", "web"))
         assert (await api.get("Deployment", "web", "default"))["spec"]["replicas"] == 1
+        assert (await api.get("ControllerRevision", revision_name("web"), "default"))[
+            "revision"
+        ] == 3
 
     asyncio.run(go())
 
@@ -364,5 +386,131 @@ def test_two_hpas_on_the_same_pods_are_ambiguous() -> None:
             "pods by selector app=web are controlled by multiple HPAs: [default/twin default/web]"
         )
         assert (await api.get("Deployment", "web", "default"))["spec"]["replicas"] == 4
+
+    asyncio.run(go())
+
+
+def _replicas_after_low_load_from(annotation: dict[str, Any] | None) -> list[int]:
+    """Replicas of a 4-pod target whose load dropped, at T0 and at T0 + 250 s."""
+
+    async def go() -> list[int]:
+        ann = {HISTORY_ANNOTATION: orjson.dumps(annotation).decode()} if annotation else {}
+        api, clock, _ = await _world(4, _hpa(annotations=ann), cpu_m=5)
+        ctl = HPAController(api, profile="kubernetes", clock=clock)
+        await ctl.reconcile(("default", "web"))
+        seen = [(await api.get("Deployment", "web", "default"))["spec"]["replicas"]]
+        hpa = await api.get("HorizontalPodAutoscaler", "web", "default")
+        assert HISTORY_ANNOTATION not in (hpa["metadata"].get("annotations") or {})
+        rev = await api.get("ControllerRevision", revision_name("web"), "default")
+        assert rev["revision"] == 1
+        clock.t += 250
+        await HPAController(api, profile="kubernetes", clock=clock).reconcile(("default", "web"))
+        seen.append((await api.get("Deployment", "web", "default"))["spec"]["replicas"])
+        return seen
+
+    return asyncio.run(go())
+
+
+def test_an_older_versions_history_annotation_is_migrated_and_removed() -> None:
+    # the annotation says 4 was recommended a minute ago: that expires at T0 + 240 s
+    legacy = {"recommendations": [[T0 - 60, 4]], "scaleUpEvents": [], "scaleDownEvents": []}
+    assert _replicas_after_low_load_from(legacy) == [4, 1]
+    # without it the HPA is new at T0 and holds the scale-down for a whole window
+    assert _replicas_after_low_load_from(None) == [4, 4]
+
+
+def test_history_revision_changed_or_deleted_underneath_is_reread() -> None:
+    async def go() -> None:
+        api, clock, _ = await _world(2, _hpa(), cpu_m=50)
+        ctl = HPAController(api, profile="kubernetes", clock=clock)
+        await ctl.reconcile(("default", "web"))
+        name = revision_name("web")
+        rev = await api.get("ControllerRevision", name, "default")
+        rev["revision"] = 7  # someone else wrote it: the controller's copy is stale
+        await api.update(rev)
+        clock.t += 15
+        await ctl.reconcile(("default", "web"))
+        rev = await api.get("ControllerRevision", name, "default")
+        assert rev["revision"] == 8
+        assert len(rev["data"]["recommendations"]) == 3
+        await api.delete("ControllerRevision", name, "default")
+        clock.t += 15
+        await ctl.reconcile(("default", "web"))
+        rev = await api.get("ControllerRevision", name, "default")
+        assert rev["revision"] == 1
+        assert len(rev["data"]["recommendations"]) == 4  # the controller's own copy survives
+
+    asyncio.run(go())
+
+
+def test_immutable_revision_data_is_replaced_instead() -> None:
+    """Kubernetes itself rejects a change of a ControllerRevision's `data`."""
+
+    async def go() -> None:
+        api, clock, _ = await _world(2, _hpa(), cpu_m=50)
+        original = api.update
+
+        async def strict(obj: dict[str, Any], **kw: Any) -> Any:
+            if obj.get("kind") == "ControllerRevision":
+                raise Invalid('ControllerRevision "web-hpa-history" is invalid: data')
+            return await original(obj, **kw)
+
+        api.update = strict  # type: ignore[method-assign]
+        ctl = HPAController(api, profile="kubernetes", clock=clock)
+        await ctl.reconcile(("default", "web"))
+        clock.t += 15
+        await ctl.reconcile(("default", "web"))
+        rev = await api.get("ControllerRevision", revision_name("web"), "default")
+        assert rev["revision"] == 2
+        assert len(rev["data"]["recommendations"]) == 3
+
+    asyncio.run(go())
+
+
+def test_history_goes_with_its_hpa_and_a_new_hpa_starts_fresh() -> None:
+    async def go() -> None:
+        api, clock, _ = await _world(4, _hpa(), cpu_m=100)
+        await HPAController(api, profile="kubernetes", clock=clock).reconcile(("default", "web"))
+        name = revision_name("web")
+        old = await api.get("ControllerRevision", name, "default")
+        await api.delete("HorizontalPodAutoscaler", "web", "default")
+        with pytest.raises(NotFound):
+            await api.get("ControllerRevision", name, "default")
+        # a revision left by a deleted HPA of the same name (no garbage collector) is not read
+        await api.create(old)
+        await api.create(_hpa())
+        clock.t += 1
+        await HPAController(api, profile="kubernetes", clock=clock).reconcile(("default", "web"))
+        hpa = await api.get("HorizontalPodAutoscaler", "web", "default")
+        rev = await api.get("ControllerRevision", name, "default")
+        assert rev["metadata"]["ownerReferences"][0]["uid"] == hpa["metadata"]["uid"]
+        assert rev["data"]["recommendations"] == [[T0 + 1, 8], [T0 + 1, 8]]  # nothing of T0
+
+    asyncio.run(go())
+
+
+def test_the_old_annotation_stays_until_the_revision_is_saved() -> None:
+    async def go() -> None:
+        legacy = {"recommendations": [[T0 - 60, 4]], "scaleUpEvents": [], "scaleDownEvents": []}
+        hpa = _hpa(annotations={HISTORY_ANNOTATION: orjson.dumps(legacy).decode()})
+        api, clock, _ = await _world(4, hpa, cpu_m=5)
+        original = api.create
+
+        async def down(obj: dict[str, Any], **kw: Any) -> Any:
+            if obj.get("kind") == "ControllerRevision":
+                raise ServerError("etcd is on fire")
+            return await original(obj, **kw)
+
+        api.create = down  # type: ignore[method-assign]
+        await HPAController(api, clock=clock).reconcile(("default", "web"))
+        hpa = await api.get("HorizontalPodAutoscaler", "web", "default")
+        assert HISTORY_ANNOTATION in hpa["metadata"]["annotations"]
+        api.create = original  # type: ignore[method-assign]
+        clock.t += 15
+        await HPAController(api, clock=clock).reconcile(("default", "web"))
+        hpa = await api.get("HorizontalPodAutoscaler", "web", "default")
+        assert HISTORY_ANNOTATION not in hpa["metadata"]["annotations"]
+        rev = await api.get("ControllerRevision", revision_name("web"), "default")
+        assert rev["data"]["recommendations"][0] == [T0 - 60, 4]
 
     asyncio.run(go())

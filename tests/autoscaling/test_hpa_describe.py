@@ -140,7 +140,6 @@ def test_describe_matches_the_seed_sklearn_iris(shanghai: None) -> None:
             "annotations": {
                 "arena.kubeflow.org/username": "kubecfg:certauth:admin",
                 "serving.kserve.io/deploymentMode": "RawDeployment",
-                "autoscaling.tidal.dev/history": '{"recommendations":[]}',
             },
         },
         "spec": {

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tidal.api.errors import Invalid
+from tidal.api.errors import Invalid, NotFound
 from tidal.api.meta import rfc3339
-from tidal.controllers.hpa import HPAController
+from tidal.controllers.hpa import HISTORY_ANNOTATION, HPAController, revision_name
 from tidal.server.inprocess import InProcessClient
 from tidal.server.registry import Registry
 
@@ -132,6 +132,18 @@ def test_controller_scales_a_deployment_through_the_real_registry(tmp_path: Path
             assert [e["message"] for e in events if e["reason"] == "SuccessfulRescale"] == [
                 "New size: 3; reason: cpu resource utilization (percentage of request) above target"
             ]
+            rev = await client.get("ControllerRevision", revision_name("web"), "default")
+            assert (rev["apiVersion"], rev["revision"]) == ("apps/v1", 1)
+            assert rev["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
+            assert HISTORY_ANNOTATION not in (got["metadata"].get("annotations") or {})
+            ctl = HPAController(client, clock=lambda: T0 + 60)  # a restarted controller
+            await ctl.sync(await client.get("HorizontalPodAutoscaler", "web", "default"))
+            rev = await client.get("ControllerRevision", revision_name("web"), "default")
+            assert rev["revision"] == 2
+            assert [n for _, n in rev["data"]["scaleUpEvents"]] == [1, 1]  # 2 -> 3 -> 4
+            await client.delete("HorizontalPodAutoscaler", "web", "default")
+            with pytest.raises(NotFound):  # garbage-collected with its HPA
+                await client.get("ControllerRevision", revision_name("web"), "default")
             bad = dict(hpa, metadata={"name": "bad", "namespace": "default"})
             bad["spec"] = dict(hpa["spec"], minReplicas=0)
             with pytest.raises(Invalid) as err:

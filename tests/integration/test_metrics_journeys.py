@@ -100,6 +100,7 @@ class Plane:
 
 
 def start_plane(tmp: Path, *flags: str) -> tuple[Plane, int]:
+    """`tidal up` with short periods in a fresh home: (the plane, its pid)."""
     home = tmp / "home"
     home.mkdir()
     plane = Plane(home, free_port(), tmp)
@@ -115,12 +116,15 @@ def start_plane(tmp: Path, *flags: str) -> tuple[Plane, int]:
         "3",
         *flags,
     )
-    assert code == 0, err
+    if code != 0:
+        plane.cli("down", "--timeout", "30")  # whatever `up` left running
+        raise AssertionError(f"tidal up failed: {err}")
     pid = json.loads((home / "plane.ready").read_text())["pid"]
     return plane, pid
 
 
 def stop_plane(plane: Plane, pid: int) -> None:
+    """`tidal down` (router, pods, Prometheus go with it); SIGKILL the plane if it lingers."""
     plane.cli("down", "--timeout", "30")
     if psutil.pid_exists(pid):
         try:
@@ -764,3 +768,18 @@ def test_without_gpu_pod_pending_and_hpa_keeps_replicas(
         assert p.json("get", "pod", name)["status"]["phase"] == "Pending"
     finally:
         stop_plane(p, pid)
+
+
+# ---- 5. tidal get --raw, as kubectl get --raw ---------------------------------------------------
+def test_get_raw_prints_any_api_path(plane: Plane) -> None:
+    assert plane.cli("get", "--raw", "/healthz") == (0, "ok\n", "")
+    code, out, err = plane.cli("get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2")
+    assert code == 0, err
+    listing = json.loads(out)
+    assert listing["kind"] == "APIResourceList"
+    assert f"pods/{SM_UTIL}" in {r["name"] for r in listing["resources"]}
+    code, out, err = plane.cli(
+        "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/nope"
+    )
+    assert code == 1 and out == ""
+    assert err.startswith("Error from server (NotFound): "), err

@@ -211,14 +211,17 @@ def test_static_router_process(tmp_path, start_pod) -> None:  # type: ignore[no-
         p = json.loads(ports.read_text())
         r = httpx.get(f"http://127.0.0.1:{p['port']}/who", headers={"Host": HOST})
         assert r.json() == {"pod": "pod-s"}
-        with socket.create_connection(
-            ("127.0.0.1", p["port"])
-        ) as s:  # keep-alive: two on one socket
-            s.sendall(f"GET /who HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode() * 1)
-            first = s.recv(65536)
-            s.sendall(f"GET /who HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
-            second = s.recv(65536)
-            assert b"200" in first.split(b"\r\n")[0] and b"pod-s" in second
+        with socket.create_connection(("127.0.0.1", p["port"]), timeout=10) as s:
+            answers = []
+            for _ in range(2):  # keep-alive: two requests on one socket, one after the other
+                s.sendall(f"GET /who HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+                got = b""
+                while not got.endswith(b"0\r\n\r\n"):  # the pod answers chunked
+                    chunk = s.recv(65536)
+                    assert chunk, f"connection closed after {got!r}"
+                    got += chunk
+                answers.append(got)
+            assert all(a.startswith(b"HTTP/1.1 200") and b"pod-s" in a for a in answers)
         assert httpx.get(f"http://127.0.0.1:{p['admin_port']}/healthz").text == "ok"
     finally:
         stop_process(proc)

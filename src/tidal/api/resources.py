@@ -83,6 +83,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         categories=("all",),
         subresources=("scale", "status"),
     ),
+    ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision"),
     ResourceType(
         "autoscaling",
         "v2",

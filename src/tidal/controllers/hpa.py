@@ -5,8 +5,10 @@ HPA status (only when it changed) and events (`horizontal-pod-autoscaler`).
 Sync period: the profile's (15 s in `kubernetes`, 1 s in `fast`), per HPA overridable with the
 annotations `autoscaling.tidal.dev/profile` and `autoscaling.tidal.dev/sync-period` (`5s`).
 Like Kubernetes, a new HPA or a spec change is processed at once, status-only updates wait for
-the period. The recommendation and scale-event history Kubernetes keeps in memory is kept in the
-annotation `autoscaling.tidal.dev/history`, so a restarted plane continues where it stopped.
+the period. The recommendation and scale-event history Kubernetes keeps in memory is kept in an
+`apps/v1` ControllerRevision `<hpa>-hpa-history` owned by the HPA (deleted with it), so a
+restarted plane continues where it stopped; `describe hpa` shows nothing of it. The annotation
+`autoscaling.tidal.dev/history` of older versions is read once and removed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import orjson
 
 from tidal.api.client import ApiClient, Obj
-from tidal.api.errors import Conflict, NotFound, TidalError
+from tidal.api.errors import Conflict, Invalid, NotFound, TidalError
 from tidal.api.events import make_event, rfc3339
 from tidal.api.meta import selector_string
 from tidal.api.resources import by_kind
@@ -50,11 +52,14 @@ from tidal.controllers.loop import Key, Loop, Watch
 log = logging.getLogger(__name__)
 
 COMPONENT = "horizontal-pod-autoscaler"
-HISTORY_ANNOTATION = "autoscaling.tidal.dev/history"
+HISTORY_ANNOTATION = "autoscaling.tidal.dev/history"  # older versions' store; migrated away
 KIND = "HorizontalPodAutoscaler"
+REVISION_KIND = "ControllerRevision"
+REVISION_SUFFIX = "-hpa-history"
 
 
 def history_of(hpa: Obj) -> History:
+    """The history an older tidal kept in the HPA's annotation (empty when absent or bad)."""
     raw = ((hpa.get("metadata") or {}).get("annotations") or {}).get(HISTORY_ANNOTATION)
     if not raw:
         return History()
@@ -64,11 +69,57 @@ def history_of(hpa: Obj) -> History:
         return History()
 
 
-def encode_history(h: History) -> str:
+def history_data(h: History) -> Obj:
+    """The ControllerRevision's `data`: `History.to_dict` with times rounded to the millisecond."""
     d = h.to_dict()
     for key in d:
         d[key] = [[round(a, 3), n] for a, n in d[key]]
-    return orjson.dumps(d).decode()
+    return d
+
+
+def revision_name(hpa_name: str) -> str:
+    return hpa_name + REVISION_SUFFIX
+
+
+def owner_reference(hpa: Obj) -> Obj:
+    meta = hpa.get("metadata") or {}
+    return {
+        "apiVersion": hpa.get("apiVersion") or "autoscaling/v2",
+        "kind": KIND,
+        "name": meta.get("name", ""),
+        "uid": meta.get("uid", ""),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def owned_by(rev: Obj, hpa: Obj) -> bool:
+    """Whether `rev` belongs to this HPA (not to a deleted one of the same name)."""
+    uid = (hpa.get("metadata") or {}).get("uid")
+    refs = (rev.get("metadata") or {}).get("ownerReferences") or []
+    return not uid or any(r.get("uid") == uid and r.get("controller") for r in refs)
+
+
+def history_from_revision(rev: Obj | None, hpa: Obj) -> History | None:
+    """The history in `rev`; None when there is no revision of this HPA."""
+    if rev is None or not owned_by(rev, hpa):
+        return None
+    return History.from_dict(rev.get("data"))
+
+
+def new_revision(hpa: Obj, data: Obj, revision: int) -> Obj:
+    meta = hpa.get("metadata") or {}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": REVISION_KIND,
+        "metadata": {
+            "name": revision_name(meta.get("name", "")),
+            "namespace": meta.get("namespace") or "default",
+            "ownerReferences": [owner_reference(hpa)],
+        },
+        "data": data,
+        "revision": revision,
+    }
 
 
 def profile_of(hpa: Obj, default: profiles.Profile) -> tuple[profiles.Profile, float]:
@@ -111,11 +162,12 @@ class HPAController:
         self._last: dict[Key, tuple[float, Any]] = {}  # key -> (last sync, spec then)
         self._events: dict[tuple[Key, str, str, str], tuple[str, int]] = {}
         self._selectors: dict[Key, str] = {}  # the last target selector of each HPA
+        self._revisions: dict[Key, Obj] = {}  # our last written history ControllerRevision
 
     # -- loop entry ------------------------------------------------------------------------------
     async def reconcile(self, key: Key, loop: Loop | None = None) -> float | None:
         ns, name = key
-        try:  # fresh, not the informer's copy: our own last writes (history) must be seen
+        try:  # fresh, not the informer's copy: our own last status write must be seen
             hpa = await self.client.get(KIND, name, ns)
         except NotFound:
             self.forget(key)
@@ -132,6 +184,7 @@ class HPAController:
     def forget(self, key: Key) -> None:
         self._last.pop(key, None)
         self._selectors.pop(key, None)
+        self._revisions.pop(key, None)
         for k in [k for k in self._events if k[0] == key]:
             del self._events[k]
 
@@ -161,7 +214,10 @@ class HPAController:
         spec = default_spec(hpa.get("spec") or {})
         ref = spec.get("scaleTargetRef") or {}
         status = hpa.get("status") or {}
-        history = history_of(hpa)
+        rev = await self._read_revision(hpa)
+        legacy = HISTORY_ANNOTATION in (meta.get("annotations") or {})
+        stored = history_from_revision(rev, hpa)
+        history = stored if stored is not None else history_of(hpa)
 
         scale_obj: Obj | None = None
         scale_error = None
@@ -206,21 +262,80 @@ class HPAController:
         for ev in decision.events:
             await self._event(hpa, ev.type, ev.reason, ev.message, now)
         await self._write_status(hpa, decision.status)
-        if encode_history(decision.history) != encode_history(history) or not history.seen:
+        saved = True
+        if (
+            stored is None
+            or not history.seen
+            or history_data(decision.history) != history_data(history)
+        ):
+            saved = await self._write_history(hpa, rev, decision.history)
+        if legacy and saved:  # migrated: the annotation of an older version goes
             try:
                 await self.client.patch(
-                    KIND,
-                    name,
-                    {
-                        "metadata": {
-                            "annotations": {HISTORY_ANNOTATION: encode_history(decision.history)}
-                        }
-                    },
-                    ns,
+                    KIND, name, {"metadata": {"annotations": {HISTORY_ANNOTATION: None}}}, ns
                 )
             except TidalError as exc:
-                log.warning("hpa %s/%s: saving history: %s", ns, name, exc)
+                log.warning("hpa %s/%s: removing the history annotation: %s", ns, name, exc)
         return decision
+
+    async def _read_revision(self, hpa: Obj) -> Obj | None:
+        """The HPA's history revision: our last write when it is this HPA's, else the API's."""
+        meta = hpa.get("metadata") or {}
+        key = (meta.get("namespace") or "default", meta.get("name", ""))
+        cached = self._revisions.get(key)
+        if cached is not None and owned_by(cached, hpa):
+            return cached
+        try:
+            rev = await self.client.get(REVISION_KIND, revision_name(key[1]), key[0])
+        except NotFound:
+            return None
+        except TidalError as exc:
+            log.warning("hpa %s/%s: reading history: %s", key[0], key[1], exc)
+            return None
+        self._revisions[key] = rev
+        return rev
+
+    async def _write_history(self, hpa: Obj, rev: Obj | None, history: History) -> bool:
+        """Create or update the history ControllerRevision (`revision` + 1 on each write); False
+        when it could not be saved.
+        NotFound and Conflict re-read and retry; a server that keeps `data` immutable (Kubernetes
+        itself) gets the revision replaced instead."""
+        meta = hpa.get("metadata") or {}
+        ns, name = meta.get("namespace") or "default", meta.get("name", "")
+        data = history_data(history)
+        for _ in range(4):
+            try:
+                if rev is None:
+                    rev = await self.client.create(new_revision(hpa, data, 1), namespace=ns)
+                else:
+                    body = copy.deepcopy(rev)
+                    body["data"] = data
+                    body["revision"] = int(rev.get("revision") or 0) + 1
+                    body["metadata"]["ownerReferences"] = [owner_reference(hpa)]
+                    try:
+                        rev = await self.client.update(body)
+                    except Invalid:
+                        await self.client.delete(REVISION_KIND, revision_name(name), ns)
+                        rev = await self.client.create(
+                            new_revision(hpa, data, body["revision"]), namespace=ns
+                        )
+                self._revisions[(ns, name)] = rev
+                return True
+            except (Conflict, NotFound):
+                self._revisions.pop((ns, name), None)
+                try:
+                    rev = await self.client.get(REVISION_KIND, revision_name(name), ns)
+                except NotFound:
+                    rev = None
+                except TidalError as exc:
+                    log.warning("hpa %s/%s: saving history: %s", ns, name, exc)
+                    return False
+            except TidalError as exc:
+                self._revisions.pop((ns, name), None)
+                log.warning("hpa %s/%s: saving history: %s", ns, name, exc)
+                return False
+        log.warning("hpa %s/%s: saving history: gave up after repeated conflicts", ns, name)
+        return False
 
     def _selecting(self, ns: str, pod_labels: list[dict[str, str]]) -> tuple[str, ...]:
         """HPAs (`ns/name`) whose last known target selector matches any of these pods."""

@@ -29,6 +29,9 @@ CONNECT_TIMEOUT_S = 3.0
 MAX_CONNECT_TRIES = 3
 PENDING_LIMIT = 1 << 20  # body bytes held while connecting before the client is paused
 MAX_HEAD = 64 << 10  # request head bytes
+# An idle pooled connection older than this is not reused: servers close idle keep-alive
+# connections (uvicorn after 5 s) and a request sent as one closes would be lost.
+POOL_IDLE_S = 4.0
 REASONS = {
     400: b"Bad Request",
     404: b"Not Found",
@@ -65,6 +68,7 @@ class Upstream(asyncio.Protocol):
         "got_bytes",
         "head_only",
         "hold",
+        "idle_since",
         "keep_alive",
         "out",
         "parser",
@@ -84,6 +88,7 @@ class Upstream(asyncio.Protocol):
         self.hold = False
         self.head_only = False  # answering a HEAD request
         self.out = b""
+        self.idle_since = 0.0
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -344,7 +349,9 @@ class ClientConn(asyncio.Protocol):
         idle = ep.idle
         while idle:
             conn = idle.pop()
-            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+            if now - conn.idle_since > POOL_IDLE_S:
+                conn.close()  # the pod may be closing it right now (its keep-alive timeout)
+            elif not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 self._attach(conn)
                 return
         self.loop.create_task(self._connect(ep))
@@ -388,11 +395,13 @@ class ClientConn(asyncio.Protocol):
         """The pod's response is complete (all bytes already written to the client)."""
         self.upstream = None
         ep = conn.endpoint
+        now = time.time()
         if upstream_keep and self.req_done and not ep.draining:
+            conn.idle_since = now
             ep.idle.append(conn)
         else:  # closing, draining, or it answered before reading the whole body
             conn.close()
-        self._finish(conn.status)
+        self._finish(conn.status, now)
         if not upstream_keep or not self.keep_alive:
             self._close()  # the client saw the pod's `connection: close` (or asked for it)
         elif not self.req_done:
@@ -430,11 +439,11 @@ class ClientConn(asyncio.Protocol):
     def _fail(self, code: int, message: str) -> None:
         self._write_close(_json_response(code, {"error": message}, False))
 
-    def _finish(self, code: int) -> None:
+    def _finish(self, code: int, now: float = 0.0) -> None:
         if not self.active:
             return
         self.active = False
-        now = time.time()
+        now = now or time.time()
         ep = self.endpoint
         if ep is not None:
             ep.stats.finish(now)

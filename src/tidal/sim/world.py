@@ -1,6 +1,7 @@
 """An in-memory fake Kubernetes API (`MemoryApi`, an `ApiClient`) and a tiny kubelet for the
 simulator: Deployments with a /scale subresource, their pods (Pending for `startup_s`, then
-Running and Ready), Events, HPAs (any kind, really), and the metrics APIs read through
+Running and Ready), Events, HPAs and their history ControllerRevisions (any kind, really; an
+owner's delete deletes what it controls), and the metrics APIs read through
 `get_raw` from a `MetricsSource` the scenario supplies. Deterministic: no randomness, the clock
 is injected. Also the fake the HPA controller's unit tests run against."""
 
@@ -152,7 +153,9 @@ class MemoryApi:
             new = copy.deepcopy(obj)
             new["metadata"]["uid"] = current["metadata"].get("uid")
             new["metadata"]["creationTimestamp"] = current["metadata"].get("creationTimestamp")
-            new["status"] = current.get("status")
+            new.pop("status", None)
+            if "status" in current:  # kinds without status (ControllerRevision) get none
+                new["status"] = current["status"]
         new["metadata"]["resourceVersion"] = self._next_rv()
         self.objects[self._key(kind, new["metadata"]["name"], new["metadata"]["namespace"])] = new
         self.writes.append(("update", kind, new["metadata"]["name"], subresource))
@@ -189,6 +192,19 @@ class MemoryApi:
         obj = self._find(kind, name, namespace)
         del self.objects[self._key(kind, name, namespace)]
         self.writes.append(("delete", kind, name, None))
+        uid = obj["metadata"].get("uid")
+        for key, dep in sorted(self.objects.items()):  # the garbage collector, at once
+            refs = dep["metadata"].get("ownerReferences") or []
+            if not uid or not any(r.get("uid") == uid for r in refs) or key not in self.objects:
+                continue
+            rest = [r for r in refs if r.get("uid") != uid]
+            if propagation_policy == "Orphan" or rest:
+                if rest:
+                    dep["metadata"]["ownerReferences"] = rest
+                else:
+                    del dep["metadata"]["ownerReferences"]
+            else:
+                await self.delete(key[0], key[2], key[1], propagation_policy=propagation_policy)
         return obj
 
     def watch(

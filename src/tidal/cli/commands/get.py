@@ -79,7 +79,11 @@ def cmd_get(args: Any, env: Env) -> int:
     if args.raw:
 
         async def raw(client: ApiClient) -> int:
-            env.out(json.dumps(await client.get_raw(args.raw), separators=(",", ":")) + "\n")
+            body = await client.get_raw(args.raw)
+            if isinstance(body, str):  # /healthz, /metrics: text, printed as the server sent it
+                env.out(body if body.endswith("\n") else body + "\n")
+            else:
+                env.out(json.dumps(body, separators=(",", ":")) + "\n")
             return 0
 
         return run(env, args, raw)

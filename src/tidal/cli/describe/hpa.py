@@ -1,6 +1,7 @@
 """`describe hpa` in kubectl's layout (describeHorizontalPodAutoscalerV2 in kubectl's
 describe.go): header, `Metrics: ( current / target )`, min/max, Behavior, `<Kind> pods:`,
-Conditions, Events. The controller's own history annotation is not shown."""
+Conditions, Events. Every annotation is printed, as kubectl does (the controller keeps its
+history in a ControllerRevision, not on the HPA)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from tidal.cli.describe.common import (
 )
 
 Obj = dict[str, Any]
-HIDDEN_ANNOTATIONS = ("autoscaling.tidal.dev/history",)
 
 
 def _direction(w: Writer, title: str, rules: Obj | None) -> None:
@@ -43,10 +43,7 @@ def describe_hpa(hpa: Obj, events: list[Obj] | None, now: float) -> str:
     w.write(0, f"Name:\t{meta.get('name', '')}")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}")
     write_labels(w, 0, meta.get("labels"))
-    annotations = {
-        k: v for k, v in (meta.get("annotations") or {}).items() if k not in HIDDEN_ANNOTATIONS
-    }
-    write_annotations(w, 0, annotations)
+    write_annotations(w, 0, meta.get("annotations"))
     w.write(0, f"CreationTimestamp:\t{rfc1123z(meta.get('creationTimestamp'))}")
     w.write(0, f"Reference:\t{ref.get('kind', '')}/{ref.get('name', '')}")
     w.write(0, "Metrics:\t( current / target )")
