@@ -366,6 +366,9 @@ def render_hpa(isvc: Obj) -> Obj | None:
             "minReplicas": lo,
             "maxReplicas": hi,
             "metrics": hpa_metrics(isvc) or [],
+            # KServe always sends an empty behavior; the API server fills Kubernetes' defaults
+            # (the seed's `Behavior:` block)
+            "behavior": {},
         },
     }
 

@@ -6,16 +6,19 @@ passed in."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-from tidal.api.meta import age, parse_time, selector_string
+from tidal.api.hpa_format import format_targets
+from tidal.api.meta import age, parse_time, rfc3339, selector_string
+from tidal.autoscaling.cron.jobs import next_firing
+from tidal.autoscaling.kpa.columns import KPA_COLUMNS, kpa_columns
 
 Obj = dict[str, Any]
 Column = tuple[str, str, str, int]  # name, type, format, priority
 
 _DESC = {
+    "Controller": "Controller of the object",
     "Name": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
     "Age": "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.",
 }
@@ -296,95 +299,10 @@ DEPLOYMENT_COLUMNS = [
 ]
 
 
-def _target_value(target: Obj) -> str:
-    if target.get("type") == "Utilization" or (
-        "averageUtilization" in target and "averageValue" not in target and "value" not in target
-    ):
-        return (
-            "<auto>"
-            if target.get("averageUtilization") is None
-            else f"{target['averageUtilization']}%"
-        )
-    return str(target.get("averageValue") or target.get("value") or "<auto>")
-
-
-def hpa_targets(hpa: Obj) -> str:
-    """The TARGETS cell (post kubernetes#122804): `cpu: 0%/10%`, `<unknown>` parts, `(avg)`."""
-    metrics = _d(hpa.get("spec")).get("metrics") or []
-    current = _d(hpa.get("status")).get("currentMetrics") or []
-    if not metrics:
-        return "<none>"
-    parts = []
-    for i, m in enumerate(metrics):
-        cur = current[i] if i < len(current) and isinstance(current[i], dict) else {}
-        mtype = m.get("type")
-        if mtype in ("Resource", "ContainerResource"):
-            key = "resource" if mtype == "Resource" else "containerResource"
-            spec_m, cur_m = _d(m.get(key)), _d(_d(cur.get(key)).get("current"))
-            target = _d(spec_m.get("target"))
-            name = spec_m.get("name", "")
-            if target.get("type") == "AverageValue" or "averageValue" in target:
-                c = cur_m.get("averageValue") or "<unknown>"
-                parts.append(f"{name}: {c}/{target.get('averageValue', '<auto>')}")
-            else:
-                c = (
-                    f"{cur_m['averageUtilization']}%"
-                    if "averageUtilization" in cur_m
-                    else "<unknown>"
-                )
-                t = (
-                    f"{target['averageUtilization']}%"
-                    if target.get("averageUtilization") is not None
-                    else "<auto>"
-                )
-                parts.append(f"{name}: {c}/{t}")
-        elif mtype == "Pods":
-            target = _d(_d(m.get("pods")).get("target"))
-            c = _d(_d(cur.get("pods")).get("current")).get("averageValue") or "<unknown>"
-            parts.append(f"{c}/{target.get('averageValue', '<auto>')}")
-        elif mtype in ("Object", "External"):
-            key = "object" if mtype == "Object" else "external"
-            target = _d(_d(m.get(key)).get("target"))
-            cur_m = _d(_d(cur.get(key)).get("current"))
-            if target.get("type") == "AverageValue" or (
-                "averageValue" in target and "value" not in target
-            ):
-                c = cur_m.get("averageValue") or "<unknown>"
-                parts.append(f"{c}/{target.get('averageValue')} (avg)")
-            else:
-                c = cur_m.get("value") or "<unknown>"
-                parts.append(f"{c}/{target.get('value')}")
-        else:
-            parts.append("<unknown type>")
-    text = ", ".join(parts[:2])
-    if len(parts) > 2:
-        text += f" + {len(parts) - 2} more..."
-    return text
-
-
-def _optional(module: str, *names: str) -> Callable[..., Any] | None:
-    """A function another package may provide; None until it exists."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    for name in names:
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn
-    return None
-
-
 def hpa_row(hpa: Obj, now: float) -> list[Any]:
     spec, status = _d(hpa.get("spec")), _d(hpa.get("status"))
     ref = _d(spec.get("scaleTargetRef"))
-    fmt = _optional("tidal.api.hpa_format", "targets", "format_targets", "targets_cell")
-    targets = hpa_targets(hpa)
-    if fmt is not None:
-        try:
-            targets = str(fmt(hpa))
-        except Exception:  # a helper's formatter must never break `get`
-            pass
+    targets = format_targets(hpa)
     min_pods = spec.get("minReplicas")
     return [
         hpa["metadata"]["name"],
@@ -458,18 +376,12 @@ def cronhpa_row(cron: Obj, now: float) -> list[Any]:
     ref = _d(spec.get("scaleTargetRef"))
     jobs = spec.get("jobs") or []
     nxt = "<none>"
-    next_firing = _optional("tidal.autoscaling.cron.jobs", "next_firing") or _optional(
-        "tidal.autoscaling.cron", "next_firing"
-    )
-    if next_firing is not None:
-        try:
-            at = next_firing(cron, now)
-            if at is not None:
-                from tidal.api.meta import rfc3339
-
-                nxt = rfc3339(at)
-        except Exception:  # a bad schedule shows as <none>; the controller reports it
-            pass
+    try:
+        at = next_firing(cron, now)
+    except ValueError:  # a bad schedule shows as <none>; the controller reports it
+        at = None
+    if at is not None:
+        nxt = rfc3339(at)
     return [
         cron["metadata"]["name"],
         f"{ref.get('kind', '')}/{ref.get('name', '')}" if ref else "<none>",
@@ -482,27 +394,36 @@ def cronhpa_row(cron: Obj, now: float) -> list[Any]:
 CRONHPA_COLUMNS = [NAME, _col("Target"), _col("Jobs", "integer"), _col("Next Firing"), AGE]
 
 
-def podautoscaler_row(pa: Obj, now: float) -> list[Any]:
-    status = _d(pa.get("status"))
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-    return [
-        pa["metadata"]["name"],
-        status.get("desiredScale"),
-        status.get("actualScale"),
-        ready.get("status"),
-        ready.get("reason"),
-        age(pa, now),
-    ]
-
-
+# Knative's PodAutoscaler CRD declares its columns (and so gets no Age column).
 PODAUTOSCALER_COLUMNS = [
-    NAME,
-    _col("DesiredScale", "integer"),
-    _col("ActualScale", "integer"),
-    _col("Ready"),
-    _col("Reason"),
-    AGE,
+    NAME if name == "Name" else _col(name, type_) for name, type_, _path in KPA_COLUMNS
 ]
+
+
+def podautoscaler_row(pa: Obj, now: float) -> list[Any]:
+    return kpa_columns(pa)
+
+
+def controllerrevision_row(cr: Obj, now: float) -> list[Any]:
+    """kubectl's `printControllerRevision`: the controller as `kind.group/name`."""
+    meta = _d(cr.get("metadata"))
+    ref = next(
+        (
+            r
+            for r in meta.get("ownerReferences") or []
+            if isinstance(r, dict) and r.get("controller")
+        ),
+        None,
+    )
+    controller = "<none>"
+    if ref is not None:
+        group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+        kind = str(ref.get("kind") or "")
+        controller = (f"{kind}.{group}" if group else kind).lower() + f"/{ref.get('name', '')}"
+    return [meta.get("name", ""), controller, cr.get("revision", 0), age(cr, now)]
+
+
+CONTROLLERREVISION_COLUMNS = [NAME, _col("Controller"), _col("Revision", "integer"), AGE]
 
 
 def default_row(obj: Obj, now: float) -> list[Any]:
@@ -525,21 +446,8 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
     "InferenceService": (ISVC_COLUMNS, isvc_row),
     "CronHorizontalPodAutoscaler": (CRONHPA_COLUMNS, cronhpa_row),
     "PodAutoscaler": (PODAUTOSCALER_COLUMNS, podautoscaler_row),
+    "ControllerRevision": (CONTROLLERREVISION_COLUMNS, controllerrevision_row),
 }
-
-
-def _kpa_printer() -> None:
-    """Knative's PodAutoscaler columns from `tidal.autoscaling.kpa.columns` when it exists
-    (a CRD that declares columns gets no Age column)."""
-    try:
-        from tidal.autoscaling.kpa.columns import KPA_COLUMNS, kpa_columns
-    except ImportError:
-        return
-    cols = [NAME if name == "Name" else _col(name, type_) for name, type_, _path in KPA_COLUMNS]
-    PRINTERS["PodAutoscaler"] = (cols, lambda obj, now: kpa_columns(obj))
-
-
-_kpa_printer()
 
 
 def column_definitions(kind: str) -> list[Obj]:

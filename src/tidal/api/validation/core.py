@@ -445,6 +445,12 @@ def default_event(obj: Obj) -> None:
         involved["namespace"] = ns
 
 
+def validate_controller_revision(obj: Obj) -> list[Cause]:
+    if obj.get("revision") is None:
+        return [required("revision")]
+    return non_negative_int("revision", obj["revision"])
+
+
 def _noop(obj: Obj) -> None:
     return None
 
@@ -456,4 +462,5 @@ CORE: dict[str, tuple[Any, Any]] = {
     "Endpoints": (validate_endpoints, _noop),
     "Event": (validate_event, default_event),
     "Deployment": (validate_deployment, default_deployment),
+    "ControllerRevision": (validate_controller_revision, _noop),
 }
