@@ -286,8 +286,8 @@ def main() -> None:
     try:
         for name, proc in procs.items():
             wait_up(f"http://127.0.0.1:{ports[name]}", proc, tmp / f"{name}.log")
-        for name in procs:  # warm-up: load pages, fill caches
-            asyncio.run(run_cell(name, f"http://127.0.0.1:{ports[name]}", 1, False, 2))
+        for name in procs:  # warm-up: fault in weights and every context, fill caches
+            asyncio.run(run_cell(name, f"http://127.0.0.1:{ports[name]}", 4, False, 8))
         for stream in (False, True):
             for conc in (1, 4):
                 n = args.requests * (2 if conc == 4 else 1)

@@ -127,7 +127,9 @@ async def amain(runs: int, out: Path) -> None:
         "Each run (alone): " + ", ".join(f"{t:.3f}" for t in bare),
         "",
     ]
-    out.write_text("\n".join(lines))
+    kept = out.read_text() if out.exists() else ""
+    i = kept.find("\n## ")  # sections other scripts own (from_zero.py) stay
+    out.write_text("\n".join(lines) + (kept[i:] if i >= 0 else ""))
     print("\n".join(lines))
 
 

@@ -283,7 +283,10 @@ def main() -> None:
         "initialization period count only after a full metric window of readiness, as in Kubernetes.",
         "",
     ]
-    Path(args.out).write_text("\n".join(text))
+    out = Path(args.out)
+    kept = out.read_text() if out.exists() else ""
+    i = kept.find("\n## ")  # sections other scripts own (kpa_vs_hpa.py) stay
+    out.write_text("\n".join(text) + (kept[i:] if i >= 0 else ""))
     print("\n".join(text))
 
 

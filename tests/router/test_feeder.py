@@ -80,7 +80,10 @@ def test_feeder_follows_api_and_survives_its_outage(tmp_path: Path, start_pod) -
                     "metadata": {
                         "name": "iris",
                         "namespace": "default",
-                        "annotations": {"serving.tidal.dev/hosts": HOST},
+                        "annotations": {
+                            "serving.tidal.dev/hosts": HOST,
+                            "autoscaling.tidal.dev/activation-timeout": "200ms",
+                        },
                     },
                     "spec": {"ports": [{"port": 80, "targetPort": port}]},
                 }
@@ -120,7 +123,8 @@ def test_feeder_follows_api_and_survives_its_outage(tmp_path: Path, start_pod) -
                     ),
                     "relist",
                 )
-                assert (await c.get(url, headers={"Host": HOST})).status_code == 503
+                r = await c.get(url, headers={"Host": HOST})  # held, then the timeout
+                assert r.status_code == 503 and r.json()["reason"] == "Timeout"
                 await api.delete("Service", "iris", "default")
                 await until(lambda: table.lookup(HOST.encode()) is None, "service gone")
                 assert (await c.get(url, headers={"Host": HOST})).status_code == 404

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from tidal.router.activation import HoldSettings
 from tidal.router.admin import serve_admin
 from tidal.router.proxy import Router
 from tidal.router.table import RoutingTable
@@ -101,14 +102,15 @@ def test_routes_by_host_and_404_names_unknown_host(start_pod) -> None:  # type: 
     run(scenario, table)
 
 
-def test_no_endpoints_is_503_json() -> None:
+def test_no_endpoints_holds_then_503_json_after_the_timeout() -> None:
     table = make_table()
+    table.backends["default/iris"].hold = HoldSettings(max_held=100, timeout_s=0.2)
 
     async def scenario(router: Router, url: str, admin: str) -> None:
         async with httpx.AsyncClient() as c:
             r = await c.get(f"{url}/who", headers={"Host": HOST})
             assert r.status_code == 503
-            assert "default/iris" in r.json()["error"]
+            assert r.json()["reason"] == "Timeout" and "default/iris" in r.json()["error"]
             r = await c.get(f"{url}/who", headers={"Host": HOST})  # the connection stays usable
             assert r.status_code == 503
 

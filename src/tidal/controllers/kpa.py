@@ -31,11 +31,13 @@ from tidal.autoscaling.kpa.podautoscaler import from_object
 from tidal.autoscaling.kpa.status import Status, compute_status, sks_mode
 from tidal.controllers.loop import Key, Loop, Watch
 from tidal.metrics.requests import Load, RequestStats
+from tidal.router.activation import POKE_ANNOTATION
 
 log = logging.getLogger(__name__)
 TICK_S = TICK_INTERVAL / gotime.SECOND
 ROUTER_KEEPS_S = 60  # seconds of 1 s buckets the router keeps (tidal/router/stats.py)
 CLASS_ANNOTATION = "autoscaling.knative.dev/class"
+POKE_FRESH_S = 30.0  # an older poke stamp (read after a restart, say) is history, not a request
 
 # (namespace, service) -> "a pod of it is reachable through the router now" (Knative's probe).
 RouterProbe = Callable[[str, str], tuple[bool, str | None]]
@@ -59,6 +61,19 @@ class _Decider:
     fed_until: int = 0  # Unix second of the last router bucket recorded
     proxy_since: int | None = None
     mode: str = "Serve"
+
+
+def activation_requested(stamp: str | None, seen: str | None, now: float) -> bool:
+    """PURE: does the PodAutoscaler's `autoscaling.tidal.dev/activation-requested` stamp (the
+    router's poke: the Unix time it held a request) ask for a decision now? Only a stamp not
+    seen before and at most POKE_FRESH_S old; an unreadable one never does."""
+    if not stamp or stamp == seen:
+        return False
+    try:
+        t = float(stamp)
+    except ValueError:
+        return False
+    return now - t <= POKE_FRESH_S
 
 
 def service_name(pa_obj: Obj) -> str:
@@ -213,6 +228,7 @@ class KpaController:
         self.probe = probe
         self.deciders: dict[Key, _Decider] = {}
         self._pokes: set[Key] = set()
+        self._stamps: dict[Key, str] = {}  # the last poke stamp read per PodAutoscaler
         self._services: dict[Key, tuple[str, str]] = {}  # PA -> (router service, Deployment)
         self._loop: Loop | None = None
 
@@ -254,7 +270,10 @@ class KpaController:
         ready, current = await self._scale_target(ns, target_name(obj))
         d = self._decider(key, spec, metric, ready, now_ns)
         load = (await self.stats.snapshot()).service(ns, service)
-        poked = key in self._pokes
+        stamp = ((obj.get("metadata") or {}).get("annotations") or {}).get(POKE_ANNOTATION)
+        poked = key in self._pokes or activation_requested(stamp, self._stamps.get(key), now)
+        if stamp:
+            self._stamps[key] = stamp
         self._pokes.discard(key)
         self._feed(d, load, now, poked)
 
@@ -296,6 +315,7 @@ class KpaController:
         self.deciders.pop(key, None)
         self._services.pop(key, None)
         self._pokes.discard(key)
+        self._stamps.pop(key, None)
 
     def _decider(
         self, key: Key, spec: DeciderSpec, metric: MetricSpec, ready: int, now_ns: int

@@ -20,6 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
+from tidal.router.activation import Poker
 from tidal.router.admin import serve_admin
 from tidal.router.proxy import Router
 from tidal.router.table import RoutingTable
@@ -73,7 +74,8 @@ async def amain(args: argparse.Namespace) -> None:
             table.load(json.loads(Path(args.state_file).read_text()))
         except (ValueError, OSError, TypeError) as exc:
             log.warning("ignoring state file %s: %s", args.state_file, exc)
-    router = Router(table, asyncio.get_running_loop())
+    client = None if args.static else _make_client(args.kubeconfig, args.context)
+    router = Router(table, asyncio.get_running_loop(), Poker(client) if client else None)
     port = await router.listen(args.host, args.port)
     admin, admin_port = await serve_admin(table, args.admin_host, args.admin_port)
     if args.ports_file:
@@ -82,11 +84,9 @@ async def amain(args: argparse.Namespace) -> None:
         os.replace(tmp, args.ports_file)
     log.info("router on %s:%d, admin on %s:%d", args.host, port, args.admin_host, admin_port)
     tasks = []
-    client = None
-    if not args.static:
+    if client is not None:
         from tidal.router.feeder import Feeder
 
-        client = _make_client(args.kubeconfig, args.context)
         tasks.append(asyncio.create_task(Feeder(client, table).run()))
     if args.state_file:
         tasks.append(asyncio.create_task(_save_state(table, Path(args.state_file))))

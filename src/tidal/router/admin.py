@@ -24,7 +24,8 @@ def stats_document(table: RoutingTable, now: float, since: float = 0.0) -> dict[
     for key, b in sorted(table.backends.items()):
         services[key] = {
             "in_flight": b.stats.in_flight,
-            "held": 0,  # requests waiting for a first ready endpoint (the activator, issue 10)
+            "held": len(b.held),  # waiting for a ready endpoint (also counted in in_flight)
+            "held_total": b.held_total,
             "requests_total": b.stats.requests_total,
             "ready_endpoints": len(b.endpoints),
             "buckets": b.stats.buckets(now, since),

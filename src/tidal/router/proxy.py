@@ -6,9 +6,14 @@ when the client sent chunks). `Upstream` is one keep-alive connection to a pod: 
 bytes go to the client untouched as they arrive (SSE stays unbuffered) while a response parser
 only finds where the message ends, so the connection can go back to the endpoint's pool.
 
+A request for a Service with no ready endpoint is *held* (the router is Knative's activator):
+it waits, in arrival order, counted as in flight for the Service, while the autoscaler is poked
+at once; it is forwarded as soon as an endpoint is ready, or answered 503 when the Service holds
+its limit already or the activation timeout passes (`tidal.router.activation`).
+
 A request is retried on another endpoint only when its connection was refused (it never reached
-a pod). Errors the router makes itself are JSON: 404 unknown host, 503 no ready endpoint,
-502 pod unreachable or connection lost before any response byte.
+a pod). Errors the router makes itself are JSON: 404 unknown host, 503 held too long or too many
+held, 502 pod unreachable or connection lost before any response byte.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any
 
 import httptools
 import orjson
 
+from tidal.router.activation import Poker, overflow_message, timeout_message
 from tidal.router.table import Backend, Endpoint, RoutingTable
 
 log = logging.getLogger("tidal.router")
@@ -235,6 +242,8 @@ class ClientConn(asyncio.Protocol):
         self.endpoint: Endpoint | None = None
         self.tried: frozenset[int] = frozenset()
         self.active = False
+        self.counted = False  # started on the service's stats (held requests are too)
+        self.hold_timer: asyncio.TimerHandle | None = None
         self.t0 = 0.0
 
     # asyncio.Protocol
@@ -333,19 +342,21 @@ class ClientConn(asyncio.Protocol):
         assert backend is not None
         idx, ep = backend.pick(self.tried)
         if ep is None:
-            if self.tried:
-                code, msg = 502, f"no endpoint of service {backend.key} accepted the connection"
-            else:
-                code, msg = 503, f"no ready endpoints for service {backend.key}"
-            backend.stats.observe(code, time.time() - self.t0)
-            self._send_own(code, {"error": msg})
+            if not self.tried:
+                self._hold(backend)
+                return
+            msg = f"no endpoint of service {backend.key} accepted the connection"
+            backend.stats.observe(502, time.time() - self.t0)
+            self._send_own(502, {"error": msg})
             return
         self.tried = self.tried | {idx}
         self.endpoint = ep
         self.active = True
         now = time.time()
         ep.stats.start(now)
-        backend.stats.start(now)
+        if not self.counted:
+            self.counted = True
+            backend.stats.start(now)
         idle = ep.idle
         while idle:
             conn = idle.pop()
@@ -355,6 +366,66 @@ class ClientConn(asyncio.Protocol):
                 self._attach(conn)
                 return
         self.loop.create_task(self._connect(ep))
+
+    # holding (the activator)
+    def _hold(self, backend: Backend) -> None:
+        """No ready endpoint: wait for one (bounded), counted as in flight for the service."""
+        limit = backend.hold.max_held
+        if len(backend.held) >= limit:
+            backend.stats.observe(503, time.time() - self.t0)
+            self._send_own(
+                503, {"error": overflow_message(backend.key, limit), "reason": "Overflow"}
+            )
+            return
+        self.active = True
+        if not self.counted:
+            self.counted = True
+            backend.stats.start(time.time())
+        backend.held.append(self)
+        backend.held_total += 1
+        self.hold_timer = self.loop.call_later(backend.hold.timeout_s, self._hold_expired)
+        self.router.poke(backend.key)
+
+    def _unhold(self) -> None:
+        timer, self.hold_timer = self.hold_timer, None
+        if timer is not None:
+            timer.cancel()
+            backend = self.backend
+            if backend is not None and self in backend.held:
+                backend.held.remove(self)
+
+    def _hold_expired(self) -> None:
+        self.hold_timer = None
+        backend = self.backend
+        assert backend is not None
+        if self in backend.held:
+            backend.held.remove(self)
+        self._finish(503)
+        self._send_own(
+            503,
+            {"error": timeout_message(backend.key, backend.hold.timeout_s), "reason": "Timeout"},
+        )
+
+    def released(self, stopping: bool = False) -> None:
+        """The service got a ready endpoint (or went away): forward now, or answer 503."""
+        if self.hold_timer is None:
+            return
+        self.hold_timer.cancel()
+        self.hold_timer = None
+        backend = self.backend
+        assert backend is not None
+        if backend.endpoints and not stopping:
+            self._dispatch()
+            return
+        self._finish(503)
+        if stopping:
+            msg, reason = "the router is stopping", "RouterStopping"
+        else:
+            msg, reason = (
+                f"service {backend.key} was removed while requests were held",
+                "ServiceGone",
+            )
+        self._send_own(503, {"error": msg, "reason": reason})
 
     async def _connect(self, ep: Endpoint) -> None:
         try:
@@ -368,6 +439,7 @@ class ClientConn(asyncio.Protocol):
                 return
             # never reached the pod: take it off this endpoint and try another one
             self.active = False
+            self.counted = False
             now = time.time()
             ep.stats.finish(now)
             self.backend.stats.finish(now)  # type: ignore[union-attr]
@@ -443,6 +515,7 @@ class ClientConn(asyncio.Protocol):
         if not self.active:
             return
         self.active = False
+        self._unhold()
         now = now or time.time()
         ep = self.endpoint
         if ep is not None:
@@ -450,7 +523,9 @@ class ClientConn(asyncio.Protocol):
             self.endpoint = None
         backend = self.backend
         if backend is not None:
-            backend.stats.finish(now)
+            if self.counted:
+                self.counted = False
+                backend.stats.finish(now)
             backend.stats.observe(code, now - self.t0)
 
     def _write_close(self, data: bytes) -> None:
@@ -473,13 +548,46 @@ class ClientConn(asyncio.Protocol):
 
 
 class Router:
-    """The listening ingress: a routing table and the protocol factory."""
+    """The listening ingress: a routing table, the protocol factory and the activator's poke
+    (`poker`, None without an API: held requests then wait for the table alone)."""
 
-    def __init__(self, table: RoutingTable, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        table: RoutingTable,
+        loop: asyncio.AbstractEventLoop | None = None,
+        poker: Poker | None = None,
+    ) -> None:
         self.table = table
         self.loop = loop or asyncio.get_event_loop()
+        self.poker = poker
         self.unrouted = 0
         self.server: asyncio.base_events.Server | None = None
+        self._repoker: asyncio.TimerHandle | None = None
+        table.on_release = self._release
+
+    def poke(self, service: str) -> None:
+        """A request is held for `service`: tell the autoscaler now, and again every second
+        while requests stay held."""
+        if self.poker is None:
+            return
+        self.poker.poke(service)
+        if self._repoker is None:
+            self._repoker = self.loop.call_later(1.0, self._repoke)
+
+    def _repoke(self) -> None:
+        self._repoker = None
+        held = [b.key for b in self.table.backends.values() if b.held and not b.endpoints]
+        for key in held:
+            self.poke(key)
+
+    def _release(self, backend: Backend) -> None:
+        """Forward the held requests in arrival order (or answer them 503 if the service went)."""
+        held = list(backend.held)
+        backend.held.clear()
+        if self.poker is not None:
+            self.poker.done(backend.key)
+        for conn in held:
+            conn.released()
 
     async def listen(self, host: str, port: int) -> int:
         self.server = await self.loop.create_server(
@@ -491,6 +599,11 @@ class Router:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+        if self._repoker is not None:
+            self._repoker.cancel()
         for backend in self.table.backends.values():
+            held, backend.held = list(backend.held), deque()
+            for conn in held:
+                conn.released(stopping=True)
             for ep in backend.endpoints:
                 ep.drain()

@@ -10,9 +10,11 @@ requests finish on their connections, and its idle pooled connections are closed
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from tidal.router.activation import HoldSettings, hold_settings
 from tidal.router.choose import choose
 from tidal.router.stats import LoadStats, ServiceStats
 
@@ -50,9 +52,10 @@ class Endpoint:
 
 
 class Backend:
-    """A service: its hosts, its ready endpoints, the rotation counter, its stats."""
+    """A service: its hosts, its ready endpoints, the rotation counter, its stats, and the
+    requests held while it has no ready endpoint (in arrival order) with the hold settings."""
 
-    __slots__ = ("endpoints", "hosts", "key", "rr", "stats")
+    __slots__ = ("endpoints", "held", "held_total", "hold", "hosts", "key", "rr", "stats")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -60,6 +63,9 @@ class Backend:
         self.endpoints: list[Endpoint] = []
         self.rr = 0
         self.stats = ServiceStats()
+        self.held: deque[Any] = deque()  # tidal.router.proxy.ClientConn, oldest first
+        self.held_total = 0  # requests ever held (the benchmarks' "requests that waited")
+        self.hold = HoldSettings()
 
     def pick(self, exclude: frozenset[int] = frozenset()) -> tuple[int, Endpoint | None]:
         """The least-loaded endpoint (see `choose`), or (-1, None)."""
@@ -116,6 +122,8 @@ class RoutingTable:
         self._hosts: dict[str, Backend] = {}
         self._raw_hosts: dict[bytes, Backend | None] = {}  # Host header bytes → backend, cached
         self.version = 0  # bumped on every change (the state file writer watches it)
+        # called with a backend that holds requests when it gets ready endpoints or goes away
+        self.on_release: Callable[[Backend], None] | None = None
 
     # --- reads (the proxy, per request) -------------------------------------------------
     def lookup(self, raw_host: bytes) -> Backend | None:
@@ -160,11 +168,16 @@ class RoutingTable:
             ep.drain()
         backend.endpoints = new
         self._changed()
+        if new and backend.held and self.on_release is not None:
+            self.on_release(backend)
 
     def apply(self, obj: dict[str, Any]) -> None:
         kind = obj.get("kind")
         if kind == "Service":
-            self.set_hosts(_key(obj), service_hosts(obj))
+            key = _key(obj)
+            ann = (obj.get("metadata") or {}).get("annotations") or {}
+            self._backend(key).hold = hold_settings(ann)
+            self.set_hosts(key, service_hosts(obj))
         elif kind == "Endpoints":
             self.set_endpoints(_key(obj), endpoint_addresses(obj))
 
@@ -182,6 +195,8 @@ class RoutingTable:
         if b is not None and not b.hosts and not b.endpoints:
             del self.backends[key]
             self._changed()
+            if b.held and self.on_release is not None:
+                self.on_release(b)  # nothing to wait for any more: the held requests get 503
 
     def replace_all(self, kind: str, items: Iterable[dict[str, Any]]) -> None:
         """After a (re)list: apply every item and clear what the list no longer holds."""
@@ -205,6 +220,8 @@ class RoutingTable:
                 k: {
                     "hosts": list(b.hosts),
                     "endpoints": [[e.ip, e.port, e.pod] for e in b.endpoints],
+                    "max_held": b.hold.max_held,
+                    "activation_timeout_s": b.hold.timeout_s,
                 }
                 for k, b in sorted(self.backends.items())
             }
@@ -212,6 +229,11 @@ class RoutingTable:
 
     def load(self, snap: dict[str, Any]) -> None:
         for key, s in (snap.get("services") or {}).items():
+            default = HoldSettings()
+            self._backend(key).hold = HoldSettings(
+                int(s.get("max_held", default.max_held)),
+                float(s.get("activation_timeout_s", default.timeout_s)),
+            )
             self.set_hosts(key, s.get("hosts") or ())
             self.set_endpoints(
                 key, [(str(ip), int(port), str(pod)) for ip, port, pod in s.get("endpoints") or ()]

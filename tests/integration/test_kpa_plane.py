@@ -1,0 +1,248 @@
+"""Issue 10 on the real local plane: Knative's KPA with the router as activator. One plane, one
+iris InferenceService scaled on concurrency with a 6 s stable window; the tests run in file
+order: idle → zero (no pod process), a held request answered from zero, the hold's bounds (503
+JSON on overflow and on the activation timeout), a burst scaled up in panic mode with no
+error and back to zero, and a plane killed and restarted while requests are held."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.test_plane import free_port, pod_processes
+from tests.support import stop_process, wait_until
+from tidal.cli.env import Env
+from tidal.cli.main import main
+
+pytestmark = pytest.mark.process
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "iris0"
+PREDICTOR = f"{NAME}-predictor"
+HOST = f"{NAME}-default.example.com"
+INPUT = ROOT / "examples" / "iris" / "iris-input.json"
+PATH = f"/v1/models/{NAME}:predict"
+
+
+@dataclass
+class Plane:
+    home: Path
+    ingress: int
+    admin: int
+    model: Path
+    proc: subprocess.Popen
+
+    def cli(self, *argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), Env(out, err, io.StringIO("")))
+        return code, out.getvalue(), err.getvalue()
+
+    def replicas(self) -> int:
+        code, out, err = self.cli("get", "deploy", PREDICTOR, "-o", "jsonpath={.spec.replicas}")
+        assert code == 0, err
+        return int(out)
+
+    def pods_running(self) -> int:
+        return sum(1 for name in pod_processes(self.home) if name.startswith(PREDICTOR))
+
+    def predict(self, host: str = HOST, timeout: float = 60) -> httpx.Response:
+        return httpx.post(
+            f"http://127.0.0.1:{self.ingress}{PATH}",
+            headers={"Host": host, "Content-Type": "application/json"},
+            content=INPUT.read_bytes(),
+            timeout=timeout,
+        )
+
+    def held(self, service: str = PREDICTOR) -> int:
+        doc = httpx.get(f"http://127.0.0.1:{self.admin}/stats", timeout=5).json()
+        return int(doc["services"].get(f"default/{service}", {}).get("held", 0))
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+    home = tmp_path_factory.mktemp("tidal-home")
+    model = tmp_path_factory.mktemp("iris-model")
+    subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "iris" / "train.py"), str(model)], check=True
+    )
+    ingress, admin = free_port(), free_port()
+    old_env = {k: os.environ.get(k) for k in ("TIDAL_HOME", "KUBECONFIG")}
+    os.environ["TIDAL_HOME"] = str(home)
+    os.environ.pop("KUBECONFIG", None)
+    argv = [sys.executable, "-m", "tidal.plane", "--home", str(home)]
+    argv += ["--ingress-port", str(ingress), "--admin-port", str(admin)]
+    proc = subprocess.Popen(
+        argv,
+        stdout=open(home / "plane-test.log", "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    p = Plane(home, ingress, admin, model, proc)
+    try:
+        wait_until(lambda: (home / "plane.ready").exists(), 90, what="the plane to be ready")
+        yield p
+    finally:
+        p.cli("down")
+        stop_process(p.proc)
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def in_thread(fn: Callable[[], httpx.Response]) -> Callable[[], httpx.Response | BaseException]:
+    """Run `fn` now in a thread; the returned call joins it and gives its result or error."""
+    box: list[httpx.Response | BaseException] = []
+
+    def run() -> None:
+        try:
+            box.append(fn())
+        except BaseException as exc:  # handed to the test thread
+            box.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+
+    def join() -> httpx.Response | BaseException:
+        t.join(90)
+        assert box, "the request thread did not finish"
+        return box[0]
+
+    return join
+
+
+def at_zero(p: Plane) -> bool:
+    return p.replicas() == 0 and p.pods_running() == 0
+
+
+def kpa_row(p: Plane) -> list[str]:
+    code, out, err = p.cli("get", "kpa", PREDICTOR)
+    assert code == 0, err
+    header, row = out.splitlines()
+    assert header.split() == ["NAME", "DESIREDSCALE", "ACTUALSCALE", "READY", "REASON"]
+    return row.split()
+
+
+def test_idle_to_zero_then_a_held_request_is_answered(plane: Plane) -> None:
+    code, out, err = plane.cli(
+        "serve",
+        "kserve",
+        f"--name={NAME}",
+        "--min-replicas=0",
+        "--max-replicas=5",
+        "--scale-metric=concurrency",
+        "--scale-target=2",
+        "-a",
+        "autoscaling.knative.dev/window=6s",
+        f"python -m sklearnserver --model_name={NAME} --model_dir={plane.model} --http_port=8080",
+    )
+    assert code == 0, err
+    wait_until(lambda: plane.pods_running() == 1, 60, interval_s=0.2, what="the first pod")
+    wait_until(lambda: at_zero(plane), 60, interval_s=0.2, what="idle → zero replicas")
+    row = kpa_row(plane)
+    assert row[:3] == [PREDICTOR, "0", "0"] and row[4] == "NoTraffic"
+
+    resp = plane.predict()
+    assert resp.status_code == 200 and resp.json() == {"predictions": [1, 1]}
+    assert plane.replicas() >= 1
+    row = kpa_row(plane)
+    assert int(row[1]) >= 1 and int(row[2]) >= 1 and row[3] == "True"
+
+
+def test_hold_bounds_answer_503_json_with_the_reason(plane: Plane, tmp_path: Path) -> None:
+    manifest = tmp_path / "svc.json"
+    annotations = {
+        "serving.tidal.dev/hosts": "cold.example.com",
+        "autoscaling.tidal.dev/max-held-requests": "1",
+        "autoscaling.tidal.dev/activation-timeout": "1s",
+    }
+    manifest.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "cold", "annotations": annotations},
+                "spec": {"selector": {"app": "none"}, "ports": [{"port": 80, "targetPort": 8080}]},
+            }
+        )
+    )
+    code, _, err = plane.cli("apply", "-f", str(manifest))
+    assert code == 0, err
+    wait_until(
+        lambda: plane.predict("cold.example.com", 5).status_code == 503, 20, what="the route"
+    )
+    first = in_thread(lambda: plane.predict("cold.example.com"))
+    wait_until(lambda: plane.held("cold") == 1, 10, what="the first request held")
+    over = plane.predict("cold.example.com")
+    assert over.status_code == 503
+    assert over.json()["reason"] == "Overflow" and "default/cold" in over.json()["error"]
+    late = first()
+    assert isinstance(late, httpx.Response) and late.status_code == 503
+    assert late.json()["reason"] == "Timeout" and "activation timeout" in late.json()["error"]
+    assert plane.held("cold") == 0
+
+
+@pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed (make system)")
+def test_burst_scales_up_in_panic_without_errors_then_back_to_zero(plane: Plane) -> None:
+    peak = [0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], plane.replicas())
+            except AssertionError:
+                pass
+            done.wait(0.3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    hey = subprocess.Popen(
+        ["hey", "-z", "10s", "-c", "20", "-m", "POST", "-host", HOST]
+        + ["-T", "application/json", "-D", str(INPUT), f"http://127.0.0.1:{plane.ingress}{PATH}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        report, _ = hey.communicate(timeout=60)
+    finally:
+        stop_process(hey)
+        done.set()
+        watcher.join(5)
+    assert "Error distribution" not in report, report
+    assert re.findall(r"\[(\d{3})\]\s+\d+ responses", report) == ["200"], report
+    assert peak[0] >= 2, f"the pod count never rose above {peak[0]}"
+    wait_until(lambda: at_zero(plane), 60, interval_s=0.3, what="back to zero after the load")
+
+
+def test_plane_restart_while_requests_are_held(plane: Plane) -> None:
+    assert at_zero(plane)
+    rec = json.loads((plane.home / "plane.pid").read_text())
+    os.kill(rec["pid"], signal.SIGKILL)
+    wait_until(lambda: plane.proc.poll() is not None, 10, what="the plane gone")
+    waiting = [in_thread(lambda: plane.predict(timeout=90)) for _ in range(2)]
+    wait_until(lambda: plane.held() == 2, 10, what="both requests held by the router")
+
+    code, _, err = plane.cli("up", "--ingress-port", str(plane.ingress))
+    assert code == 0, err
+    for join in waiting:
+        resp = join()
+        assert isinstance(resp, httpx.Response), resp
+        assert resp.status_code == 200 and resp.json() == {"predictions": [1, 1]}
+    assert plane.held() == 0 and plane.replicas() >= 1
