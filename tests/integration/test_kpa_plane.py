@@ -2,7 +2,8 @@
 iris InferenceService scaled on concurrency with a 6 s stable window; the tests run in file
 order: idle → zero (no pod process), a held request answered from zero, the hold's bounds (503
 JSON on overflow and on the activation timeout), a burst scaled up in panic mode with no
-error and back to zero, and a plane killed and restarted while requests are held."""
+error, pods removed after it while a trickle of requests goes on (none lost: the router drains)
+and back to zero, and a plane killed and restarted while requests are held."""
 
 from __future__ import annotations
 
@@ -196,8 +197,27 @@ def test_hold_bounds_answer_503_json_with_the_reason(plane: Plane, tmp_path: Pat
     assert plane.held("cold") == 0
 
 
+def start_hey(plane: Plane, seconds: int, concurrency: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["hey", "-z", f"{seconds}s", "-c", str(concurrency), "-m", "POST", "-host", HOST]
+        + ["-T", "application/json", "-D", str(INPUT), f"http://127.0.0.1:{plane.ingress}{PATH}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def all_ok(report: str) -> bool:
+    return "Error distribution" not in report and re.findall(
+        r"\[(\d{3})\]\s+\d+ responses", report
+    ) == ["200"]
+
+
 @pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed (make system)")
-def test_burst_scales_up_in_panic_without_errors_then_back_to_zero(plane: Plane) -> None:
+def test_burst_scales_up_in_panic_then_down_while_serving_then_zero(plane: Plane) -> None:
+    """A burst raises the pod count (panic mode) with no error; a trickle that keeps going while
+    pods are removed after the burst loses nothing (the router drains them); then zero."""
     peak = [0]
     done = threading.Event()
 
@@ -211,23 +231,28 @@ def test_burst_scales_up_in_panic_without_errors_then_back_to_zero(plane: Plane)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    hey = subprocess.Popen(
-        ["hey", "-z", "10s", "-c", "20", "-m", "POST", "-host", HOST]
-        + ["-T", "application/json", "-D", str(INPUT), f"http://127.0.0.1:{plane.ingress}{PATH}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    trickle = start_hey(plane, 90, 2)
+    burst = start_hey(plane, 6, 20)
     try:
-        report, _ = hey.communicate(timeout=60)
+        report, _ = burst.communicate(timeout=60)
+        assert all_ok(report), report
+        assert peak[0] >= 2, f"the pod count never rose above {peak[0]}"
+        top = peak[0]
+        wait_until(lambda: plane.pods_running() == top, 60, interval_s=0.3, what="all pods up")
+        wait_until(
+            lambda: plane.replicas() < top and plane.pods_running() < top,
+            60,
+            interval_s=0.3,
+            what="a pod removed while the trickle goes on",
+        )
+        trickle.send_signal(signal.SIGINT)  # hey stops and reports
+        report, _ = trickle.communicate(timeout=30)
+        assert all_ok(report), report
     finally:
-        stop_process(hey)
+        stop_process(burst)
+        stop_process(trickle)
         done.set()
         watcher.join(5)
-    assert "Error distribution" not in report, report
-    assert re.findall(r"\[(\d{3})\]\s+\d+ responses", report) == ["200"], report
-    assert peak[0] >= 2, f"the pod count never rose above {peak[0]}"
     wait_until(lambda: at_zero(plane), 60, interval_s=0.3, what="back to zero after the load")
 
 
