@@ -26,22 +26,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from tests.hpa_pipeline import burn_script, burner, hpa_pipeline  # noqa: E402
 
 from tidal.autoscaling import profiles  # noqa: E402
 
 MAX_REPLICAS = 6
-BURN = """
-import os, time
-flag = os.environ["BURN_FLAG"]
-while True:
-    if os.path.exists(flag):
-        end = time.perf_counter() + 0.015
-        while time.perf_counter() < end:
-            pass
-        time.sleep(0.085)
-    else:
-        time.sleep(0.1)
-"""
+BURN = burn_script(0.015)
 
 
 def _hpa(name: str, profile: str) -> dict[str, Any]:
@@ -73,133 +65,45 @@ def _hpa(name: str, profile: str) -> dict[str, Any]:
 async def live_one(
     profile_name: str, timeout_s: float
 ) -> tuple[float | None, float | None, list[tuple[float, int]]]:
-    from tidal.controllers.deployment import DeploymentController
-    from tidal.controllers.hpa import HPAController
-    from tidal.controllers.loop import Loop
-    from tidal.metrics.resource import ResourceSampler
-    from tidal.pods.runner import PodRunner, RunnerSettings
-    from tidal.server.inprocess import InProcessClient
-    from tidal.server.registry import Registry
-
     prof = profiles.get(profile_name)
     home = Path(tempfile.mkdtemp(prefix=f"tidal-bench-reaction-{profile_name}-"))
     flag = home / "burn"
-    registry = Registry.open(home)
-    holder: dict[str, Any] = {}
-
-    def raw(path: str, params: dict[str, str] | None) -> Any:
-        parts = path.strip("/").split("/")
-        if parts[:3] == ["apis", "metrics.k8s.io", "v1beta1"] and parts[-1] == "pods":
-            return holder["sampler"].pod_metrics_list(parts[4], (params or {}).get("labelSelector"))
-        from tidal.api.errors import NotFound
-
-        raise NotFound(path)
-
-    client = InProcessClient(registry, raw=raw)
-    runner = PodRunner(client, home, settings=RunnerSettings(endpoint_drain_s=0.0))
-    sampler = ResourceSampler(
-        runner.pod_targets, resolution_s=prof.metric_resolution_s, window_s=prof.metric_window_s
-    )
-    holder["sampler"] = sampler
-    tasks = [asyncio.create_task(runner.run()), asyncio.create_task(sampler.run())]
-    deploy_loop = Loop(client, DeploymentController(client), resync_s=5.0)
-    hpa_ctl = HPAController(client, profile=prof)
-    hpa_loop = Loop(client, hpa_ctl, resync_s=prof.sync_period_s)
     name = "burner"
     trail: list[tuple[float, int]] = []
     first = final = None
-    try:
-        await deploy_loop.start()
-        await hpa_loop.start()
-        await client.create(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": name, "namespace": "default"},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": {"app": name}},
-                    "template": {
-                        "metadata": {"labels": {"app": name}},
-                        "spec": {
-                            "containers": [
-                                {
-                                    "name": "main",
-                                    "image": "python",
-                                    "command": [sys.executable, "-c", BURN],
-                                    "env": [{"name": "BURN_FLAG", "value": str(flag)}],
-                                    "resources": {"requests": {"cpu": "100m"}},
-                                }
-                            ]
-                        },
-                    },
-                },
-            }
-        )
-        await client.create(_hpa(name, profile_name))
-        # settle: the HPA has computed from real metrics at least once
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            hpa = await client.get("HorizontalPodAutoscaler", name, "default")
-            if (hpa.get("status") or {}).get("currentMetrics"):
-                break
-            await asyncio.sleep(0.2)
-        else:
-            raise RuntimeError("the HPA never saw metrics")
-        flag.write_text("on")
-        t0 = time.monotonic()
-        last = 1
-        while time.monotonic() - t0 < timeout_s:
-            replicas = int((await client.get("Deployment", name, "default"))["spec"]["replicas"])
-            t = time.monotonic() - t0
-            if replicas != last:
-                trail.append((round(t, 2), replicas))
-                last = replicas
-            if first is None and replicas > 1:
-                first = t
-            if replicas >= MAX_REPLICAS:
-                final = t
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        flag.unlink(missing_ok=True)
-        await hpa_loop.stop()
-        await _remove_pods(client, runner, name)
-        await deploy_loop.stop()
-        for t in tasks:
-            t.cancel()
-        await runner.stop()
-        await client.close()
-        registry.close()
+    async with hpa_pipeline(home, prof, name) as client:
+        try:
+            await client.create(burner(name, flag, BURN))
+            await client.create(_hpa(name, profile_name))
+            # settle: the HPA has computed from real metrics at least once
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                hpa = await client.get("HorizontalPodAutoscaler", name, "default")
+                if (hpa.get("status") or {}).get("currentMetrics"):
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise RuntimeError("the HPA never saw metrics")
+            flag.write_text("on")
+            t0 = time.monotonic()
+            last = 1
+            while time.monotonic() - t0 < timeout_s:
+                replicas = int(
+                    (await client.get("Deployment", name, "default"))["spec"]["replicas"]
+                )
+                t = time.monotonic() - t0
+                if replicas != last:
+                    trail.append((round(t, 2), replicas))
+                    last = replicas
+                if first is None and replicas > 1:
+                    first = t
+                if replicas >= MAX_REPLICAS:
+                    final = t
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            flag.unlink(missing_ok=True)
     return first, final, trail
-
-
-async def _remove_pods(client: Any, runner: Any, name: str) -> None:
-    """Pods outlive their runner by design: delete them and wait; kill what is left."""
-    import signal
-
-    try:
-        await client.delete("Deployment", name, "default")
-    except Exception:
-        pass
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pods = (await client.list("Pod", "default"))["items"]
-        if not pods:
-            return
-        for pod in pods:
-            if not pod["metadata"].get("deletionTimestamp"):
-                try:
-                    await client.delete("Pod", pod["metadata"]["name"], "default")
-                except Exception:
-                    pass
-        await asyncio.sleep(0.2)
-    for target in runner.pod_targets():
-        for _, pid in target.containers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 def sim_one(profile_name: str) -> tuple[float | None, float | None, list[tuple[float, int]]]:

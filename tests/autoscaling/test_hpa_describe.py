@@ -8,81 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.seed_outputs import SEED_IRIS, SEED_QWEN
 from tidal.api.events import make_event
 from tidal.api.hpa_format import format_targets, qty, table_row
 from tidal.api.meta import parse_time
 from tidal.cli.describe.hpa import describe_hpa
-
-SEED_IRIS = """\
-Name:                                                  sklearn-iris-predictor
-Namespace:                                             default
-Labels:                                                app=isvc.sklearn-iris-predictor
-                                                       arena.kubeflow.org/uid=3399d840e8b371ed7ca45dda29debeb1
-                                                       chart=kserve-0.1.0
-                                                       component=predictor
-                                                       heritage=Helm
-                                                       release=sklearn-iris
-                                                       serving.kserve.io/inferenceservice=sklearn-iris
-                                                       servingName=sklearn-iris
-                                                       servingType=kserve
-Annotations:                                           arena.kubeflow.org/username: kubecfg:certauth:admin
-                                                       serving.kserve.io/deploymentMode: RawDeployment
-CreationTimestamp:                                     Sat, 11 May 2024 17:15:47 +0800
-Reference:                                             Deployment/sklearn-iris-predictor
-Metrics:                                               ( current / target )
-  resource cpu on pods  (as a percentage of request):  0% (2m) / 10%
-Min replicas:                                          1
-Max replicas:                                          10
-Behavior:
-  Scale Up:
-    Stabilization Window: 0 seconds
-    Select Policy: Max
-    Policies:
-      - Type: Pods     Value: 4    Period: 15 seconds
-      - Type: Percent  Value: 100  Period: 15 seconds
-  Scale Down:
-    Select Policy: Max
-    Policies:
-      - Type: Percent  Value: 100  Period: 15 seconds
-Deployment pods:       10 current / 10 desired
-Conditions:
-  Type            Status  Reason               Message
-  ----            ------  ------               -------
-  AbleToScale     True    ScaleDownStabilized  recent recommendations were higher than current one, applying the highest recent recommendation
-  ScalingActive   True    ValidMetricFound     the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)
-  ScalingLimited  False   DesiredWithinRange   the desired count is within the acceptable range
-Events:
-  Type    Reason             Age   From                       Message
-  ----    ------             ----  ----                       -------
-  Normal  SuccessfulRescale  38m   horizontal-pod-autoscaler  New size: 8; reason: cpu resource utilization (percentage of request) above target
-  Normal  SuccessfulRescale  28m   horizontal-pod-autoscaler  New size: 7; reason: All metrics below target
-  Normal  SuccessfulRescale  27m   horizontal-pod-autoscaler  New size: 1; reason: All metrics below target
-"""
-
-SEED_QWEN = """\
-Name:                                     qwen-hpa
-Namespace:                                default
-Labels:                                   <none>
-Annotations:                              <none>
-CreationTimestamp:                        Tue, 14 May 2024 14:57:03 +0800
-Reference:                                Deployment/qwen-predictor
-Metrics:                                  ( current / target )
-  "DCGM_CUSTOM_PROCESS_SM_UTIL" on pods:  0 / 50
-Min replicas:                             1
-Max replicas:                             2
-Deployment pods:                          1 current / 1 desired
-Conditions:
-  Type            Status  Reason            Message
-  ----            ------  ------            -------
-  AbleToScale     True    ReadyForNewScale  recommended size matches current size
-  ScalingActive   True    ValidMetricFound  the HPA was able to successfully calculate a replica count from pods metric DCGM_CUSTOM_PROCESS_SM_UTIL
-  ScalingLimited  True    TooFewReplicas    the desired replica count is less than the minimum replica count
-Events:
-  Type    Reason             Age   From                       Message
-  ----    ------             ----  ----                       -------
-  Normal  SuccessfulRescale  43m   horizontal-pod-autoscaler  New size: 2; reason: pods metric DCGM_CUSTOM_PROCESS_SM_UTIL above target
-  Normal  SuccessfulRescale  34m   horizontal-pod-autoscaler  New size: 1; reason: All metrics below target
-"""
 
 
 @pytest.fixture

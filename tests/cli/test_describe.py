@@ -2,59 +2,10 @@
 
 from __future__ import annotations
 
+from tests.seed_outputs import SEED_CRONHPA
 from tidal.cli.describe import describer_for
 from tidal.cli.describe.common import describe_generic, smart_label
 from tidal.cli.describe.pod import describe as describe_pod
-
-# The seed's `kubectl describe cronhpa` output (kubectl's generic describer), letter for letter.
-SEED_CRONHPA = """\
-Name:         qwen-cronhpa
-Namespace:    default
-Labels:       <none>
-Annotations:  <none>
-API Version:  autoscaling.alibabacloud.com/v1beta1
-Kind:         CronHorizontalPodAutoscaler
-Metadata:
-  Creation Timestamp:  2024-05-12T14:06:49Z
-  Generation:          2
-  Resource Version:    9205625
-  UID:                 b9e72da7-262e-4042-b7f8-26586b75ecac
-Spec:
-  Jobs:
-    Name:         scale-down
-    Schedule:     0 0 12 * * *
-    Target Size:  1
-    Name:         scale-up
-    Schedule:     0 30 10 * * *
-    Target Size:  2
-  Scale Target Ref:
-    API Version:  apps/v1
-    Kind:         Deployment
-    Name:         qwen-cronhpa-predictor
-Status:
-  Conditions:
-    Job Id:           3972f7cc-bab0-482e-8cbe-7c41661b07f5
-    Last Probe Time:  2024-05-12T14:06:49Z
-    Message:          
-    Name:             scale-down
-    Run Once:         false
-    Schedule:         0 0 12 * * *
-    State:            Submitted
-    Target Size:      1
-    Job Id:           36a04605-0233-4420-967c-ac2615f43de6
-    Last Probe Time:  2024-05-12T14:06:49Z
-    Message:          
-    Name:             scale-up
-    Run Once:         false
-    Schedule:         0 30 10 * * *
-    State:            Submitted
-    Target Size:      2
-  Scale Target Ref:
-    API Version:  apps/v1
-    Kind:         Deployment
-    Name:         qwen-cronhpa-predictor
-Events:           <none>
-"""
 
 REF = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "qwen-cronhpa-predictor"}
 

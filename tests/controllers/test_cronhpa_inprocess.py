@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.seed_outputs import CRONHPA_LAYOUT
 from tidal.api.errors import Invalid, NotFound
 from tidal.api.meta import parse_time
 from tidal.cli.describe.cronhpa import describe_cronhpa
@@ -102,56 +103,6 @@ def seed_cronhpa(target: str, jobs: list[dict] | None = None) -> dict:
     }
 
 
-SEED_LAYOUT = """\
-Name:         qwen-cronhpa
-Namespace:    default
-Labels:       <none>
-Annotations:  <none>
-API Version:  autoscaling.alibabacloud.com/v1beta1
-Kind:         CronHorizontalPodAutoscaler
-Metadata:
-  Creation Timestamp:  {created}
-  Generation:          2
-  Resource Version:    {rv}
-  UID:                 {uid}
-Spec:
-  Jobs:
-    Name:         scale-down
-    Schedule:     0 0 12 * * *
-    Target Size:  1
-    Name:         scale-up
-    Schedule:     0 30 10 * * *
-    Target Size:  2
-  Scale Target Ref:
-    API Version:  apps/v1
-    Kind:         Deployment
-    Name:         sklearn-iris-predictor
-Status:
-  Conditions:
-    Job Id:           {id0}
-    Last Probe Time:  {t0}
-    Message:          
-    Name:             scale-down
-    Run Once:         false
-    Schedule:         0 0 12 * * *
-    State:            Submitted
-    Target Size:      1
-    Job Id:           {id1}
-    Last Probe Time:  {t1}
-    Message:          
-    Name:             scale-up
-    Run Once:         false
-    Schedule:         0 30 10 * * *
-    State:            Submitted
-    Target Size:      2
-  Scale Target Ref:
-    API Version:  apps/v1
-    Kind:         Deployment
-    Name:         sklearn-iris-predictor
-Events:           <none>
-"""
-
-
 def test_seed_yaml_describe_and_five_second_job(tmp_path: Path) -> None:
     async def go() -> None:
         client = await open_inprocess(tmp_path)
@@ -169,7 +120,8 @@ def test_seed_yaml_describe_and_five_second_job(tmp_path: Path) -> None:
             obj = await until(submitted, what="conditions")
             c0, c1 = obj["status"]["conditions"]
             m = obj["metadata"]
-            want = SEED_LAYOUT.format(
+            want = CRONHPA_LAYOUT.format(
+                target="sklearn-iris-predictor",
                 created=m["creationTimestamp"],
                 rv=m["resourceVersion"],
                 uid=m["uid"],

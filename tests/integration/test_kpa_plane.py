@@ -7,14 +7,12 @@ and back to zero, and a plane killed and restarted while requests are held."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,10 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_plane import free_port, pod_processes
+from tests.plane import free_port, pod_processes, run_cli, running_plane, train_iris
 from tests.support import stop_process, wait_until
-from tidal.cli.env import Env
-from tidal.cli.main import main
+from tidal.plane import alive
 
 pytestmark = pytest.mark.process
 
@@ -44,12 +41,9 @@ class Plane:
     ingress: int
     admin: int
     model: Path
-    proc: subprocess.Popen
 
     def cli(self, *argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = main(list(argv), Env(out, err, io.StringIO("")))
-        return code, out.getvalue(), err.getvalue()
+        return run_cli(self.home, *argv)
 
     def replicas(self) -> int:
         code, out, err = self.cli("get", "deploy", PREDICTOR, "-o", "jsonpath={.spec.replicas}")
@@ -75,34 +69,10 @@ class Plane:
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     home = tmp_path_factory.mktemp("tidal-home")
-    model = tmp_path_factory.mktemp("iris-model")
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "iris" / "train.py"), str(model)], check=True
-    )
+    model = train_iris(tmp_path_factory.mktemp("iris-model"))
     ingress, admin = free_port(), free_port()
-    old_env = {k: os.environ.get(k) for k in ("TIDAL_HOME", "KUBECONFIG")}
-    os.environ["TIDAL_HOME"] = str(home)
-    os.environ.pop("KUBECONFIG", None)
-    argv = [sys.executable, "-m", "tidal.plane", "--home", str(home)]
-    argv += ["--ingress-port", str(ingress), "--admin-port", str(admin)]
-    proc = subprocess.Popen(
-        argv,
-        stdout=open(home / "plane-test.log", "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    p = Plane(home, ingress, admin, model, proc)
-    try:
-        wait_until(lambda: (home / "plane.ready").exists(), 90, what="the plane to be ready")
-        yield p
-    finally:
-        p.cli("down")
-        stop_process(p.proc)
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with running_plane(home, ingress, "--admin-port", str(admin)):
+        yield Plane(home, ingress, admin, model)
 
 
 def in_thread(fn: Callable[[], httpx.Response]) -> Callable[[], httpx.Response | BaseException]:
@@ -260,7 +230,7 @@ def test_plane_restart_while_requests_are_held(plane: Plane) -> None:
     assert at_zero(plane)
     rec = json.loads((plane.home / "plane.pid").read_text())
     os.kill(rec["pid"], signal.SIGKILL)
-    wait_until(lambda: plane.proc.poll() is not None, 10, what="the plane gone")
+    wait_until(lambda: not alive(rec), 10, what="the plane gone")
     waiting = [in_thread(lambda: plane.predict(timeout=90)) for _ in range(2)]
     wait_until(lambda: plane.held() == 2, 10, what="both requests held by the router")
 

@@ -14,8 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.plane import free_port, stop_plane, train_iris
+from tests.seed_outputs import SEED_BEHAVIOR
 from tests.support import stop_process, wait_until
 
 pytestmark = [
@@ -107,27 +107,6 @@ spec:
   behavior: {}
 """
 
-# The seed's `describe hpa` Behavior block, byte for byte.
-SEED_BEHAVIOR = """\
-Behavior:
-  Scale Up:
-    Stabilization Window: 0 seconds
-    Select Policy: Max
-    Policies:
-      - Type: Pods     Value: 4    Period: 15 seconds
-      - Type: Percent  Value: 100  Period: 15 seconds
-  Scale Down:
-    Select Policy: Max
-    Policies:
-      - Type: Percent  Value: 100  Period: 15 seconds
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class Session:
@@ -187,21 +166,11 @@ class Session:
         return proc, lines, reader
 
 
-def _plane_pid(home: Path) -> int | None:
-    try:
-        return int(json.loads((home / "plane.pid").read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     home = tmp_path_factory.mktemp("tidal-home")
     user = tmp_path_factory.mktemp("user-home")
-    model = tmp_path_factory.mktemp("iris-model")
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "iris" / "train.py"), str(model)], check=True
-    )
+    model = train_iris(tmp_path_factory.mktemp("iris-model"))
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TIDAL_HOME")}
     env.update(
         HOME=str(user),
@@ -215,13 +184,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         assert up.returncode == 0, up.stderr + (home / "plane.log").read_text(errors="replace")
         yield s
     finally:
-        s.tidal("down")
-        pid = _plane_pid(home)
-        if pid is not None:  # `down` failed: the plane we started must not outlive the test
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        stop_plane(home)
 
 
 def _ready(s: Session) -> bool:

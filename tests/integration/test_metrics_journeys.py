@@ -7,25 +7,19 @@ a file and a request counter."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
+from tests.plane import free_port, run_cli, start_plane, stop_plane
 from tests.support import stop_process, wait_until
-from tidal.cli.env import Env
-from tidal.cli.main import main
 
 pytestmark = pytest.mark.process
 
@@ -36,12 +30,7 @@ NEEDS_PROMETHEUS = pytest.mark.skipif(
     not HAS_PROMETHEUS, reason="the prometheus binary is not installed (make system installs it)"
 )
 NEEDS_HEY = pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+FAST = ("--hpa-profile", "fast", "--metrics-resolution", "1", "--metrics-window", "3")
 
 
 @dataclass
@@ -51,17 +40,7 @@ class Plane:
     work: Path
 
     def cli(self, *argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        old = os.environ.get("TIDAL_HOME")
-        os.environ["TIDAL_HOME"] = str(self.home)
-        try:
-            code = main(list(argv), Env(out, err, io.StringIO("")))
-        finally:
-            if old is None:
-                os.environ.pop("TIDAL_HOME", None)
-            else:
-                os.environ["TIDAL_HOME"] = old
-        return code, out.getvalue(), err.getvalue()
+        return run_cli(self.home, *argv)
 
     def json(self, *argv: str) -> dict:
         code, out, err = self.cli(*argv, "-o", "json")
@@ -99,38 +78,11 @@ class Plane:
         return (self.home / "prometheus" / "url").read_text().strip()
 
 
-def start_plane(tmp: Path, *flags: str) -> tuple[Plane, int]:
-    """`tidal up` with short periods in a fresh home: (the plane, its pid)."""
-    home = tmp / "home"
-    home.mkdir()
-    plane = Plane(home, free_port(), tmp)
-    code, out, err = plane.cli(
-        "up",
-        "--ingress-port",
-        str(plane.ingress),
-        "--hpa-profile",
-        "fast",
-        "--metrics-resolution",
-        "1",
-        "--metrics-window",
-        "3",
-        *flags,
-    )
-    if code != 0:
-        plane.cli("down", "--timeout", "30")  # whatever `up` left running
-        raise AssertionError(f"tidal up failed: {err}")
-    pid = json.loads((home / "plane.ready").read_text())["pid"]
-    return plane, pid
-
-
-def stop_plane(plane: Plane, pid: int) -> None:
-    """`tidal down` (router, pods, Prometheus go with it); SIGKILL the plane if it lingers."""
-    plane.cli("down", "--timeout", "30")
-    if psutil.pid_exists(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+def up(tmp: Path, *flags: str) -> Plane:
+    """A plane with short periods in a fresh home under `tmp`."""
+    plane = Plane(tmp / "home", free_port(), tmp)
+    start_plane(plane.home, plane.ingress, *FAST, *flags)
+    return plane
 
 
 @pytest.fixture(scope="module")
@@ -146,11 +98,11 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     flags = ["--fake-gpus", "2", "--prometheus-rules", str(rules)]
     if HAS_PROMETHEUS:
         flags += ["--prometheus", "prometheus"]
-    p, pid = start_plane(tmp, *flags)
+    p = up(tmp, *flags)
     try:
         yield p
     finally:
-        stop_plane(p, pid)
+        stop_plane(p.home)
 
 
 def hey(plane: Plane, host: str, *flags: str) -> subprocess.Popen:
@@ -737,7 +689,7 @@ def test_without_gpu_pod_pending_and_hpa_keeps_replicas(
     monkeypatch.delenv(FAKE_GPUS_ENV, raising=False)
     if open_backend(None) is not None:
         pytest.skip("this machine has a GPU (NVML answers): the no-GPU case cannot be shown")
-    p, pid = start_plane(tmp_path)
+    p = up(tmp_path)
     try:
         code, _, err = serve_qwen(p)
         assert code == 0, err
@@ -767,7 +719,7 @@ def test_without_gpu_pod_pending_and_hpa_keeps_replicas(
         )
         assert p.json("get", "pod", name)["status"]["phase"] == "Pending"
     finally:
-        stop_plane(p, pid)
+        stop_plane(p.home)
 
 
 # ---- 5. tidal get --raw, as kubectl get --raw ---------------------------------------------------

@@ -5,38 +5,27 @@ order: the seed's journey, bad input, the token, a killed pod, a killed plane un
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
+from tests.plane import free_port, pod_processes, run_cli, running_plane, train_iris
 from tests.support import stop_process, wait_until
-from tidal.cli.env import Env
-from tidal.cli.main import main
 
 pytestmark = pytest.mark.process
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "sklearn-iris"
 INPUT = ROOT / "examples" / "iris" / "iris-input.json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -46,9 +35,7 @@ class Plane:
     model: Path
 
     def cli(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = main(list(argv), Env(out, err, io.StringIO(stdin)))
-        return code, out.getvalue(), err.getvalue()
+        return run_cli(self.home, *argv, stdin=stdin)
 
     def json(self, *argv: str) -> dict:
         code, out, err = self.cli(*argv, "-o", "json")
@@ -64,60 +51,13 @@ class Plane:
         )
 
 
-def pod_processes(home: Path) -> dict[str, list[int]]:
-    """Live pod processes per pod name: every process whose environment says it belongs to a
-    pod of this home (`POD_NAME`, and its working folder under the home), counted at the top of
-    each pod's process tree, so a duplicate or an orphan shows up as a second entry."""
-    out: dict[str, list[int]] = {}
-    for proc in psutil.process_iter(["pid", "ppid", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            env = proc.environ()
-            name = env.get("POD_NAME")
-            if not name or not proc.cwd().startswith(str(home)):
-                continue
-            try:
-                parent_pod = psutil.Process(proc.info["ppid"]).environ().get("POD_NAME")
-            except (psutil.Error, OSError):  # init or a subreaper after a plane was killed
-                parent_pod = None
-            if parent_pod == name:
-                continue  # inside a pod's tree, not its top
-            out.setdefault(name, []).append(proc.pid)
-        except (psutil.Error, OSError):
-            continue
-    return out
-
-
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     home = tmp_path_factory.mktemp("tidal-home")
-    model = tmp_path_factory.mktemp("iris-model")
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "iris" / "train.py"), str(model)], check=True
-    )
+    model = train_iris(tmp_path_factory.mktemp("iris-model"))
     ingress = free_port()
-    old_env = {k: os.environ.get(k) for k in ("TIDAL_HOME", "KUBECONFIG")}
-    os.environ["TIDAL_HOME"] = str(home)
-    os.environ.pop("KUBECONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tidal.plane", "--home", str(home), "--ingress-port", str(ingress)],
-        stdout=open(home / "plane-test.log", "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    p = Plane(home, ingress, model)
-    try:
-        wait_until(lambda: (home / "plane.ready").exists(), 90, what="the plane to be ready")
-        yield p
-    finally:
-        p.cli("down")
-        stop_process(proc)
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with running_plane(home, ingress):
+        yield Plane(home, ingress, model)
 
 
 def is_ready(p: Plane) -> bool:

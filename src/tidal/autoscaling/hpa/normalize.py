@@ -89,17 +89,22 @@ def _changes(period_s: float, events: tuple[ScaleEvent, ...], now: float) -> int
     return sum(e.change for e in events if e.at > cutoff)
 
 
+def _period_start(current: int, history: History, period_s: float, now: float) -> int:
+    """The replica count at the start of a policy's period: `current` less the changes in it."""
+    return (
+        current
+        - _changes(period_s, history.scale_up_events, now)
+        + _changes(period_s, history.scale_down_events, now)
+    )
+
+
 def scale_up_limit(current: int, history: History, rules: Mapping[str, Any], now: float) -> int:
     select = rules.get("selectPolicy") or "Max"
     if select == "Disabled":
         return current
     pick, result = (min, MAX_INT32) if select == "Min" else (max, MIN_INT32)
     for p in rules.get("policies") or ():
-        start = (
-            current
-            - _changes(p["periodSeconds"], history.scale_up_events, now)
-            + _changes(p["periodSeconds"], history.scale_down_events, now)
-        )
+        start = _period_start(current, history, p["periodSeconds"], now)
         if p["type"] == "Pods":
             proposed = start + int(p["value"])
         else:  # Percent: rounded up, or a small target would never grow
@@ -114,11 +119,7 @@ def scale_down_limit(current: int, history: History, rules: Mapping[str, Any], n
         return current
     pick, result = (max, MIN_INT32) if select == "Min" else (min, MAX_INT32)
     for p in rules.get("policies") or ():
-        start = (
-            current
-            - _changes(p["periodSeconds"], history.scale_up_events, now)
-            + _changes(p["periodSeconds"], history.scale_down_events, now)
-        )
+        start = _period_start(current, history, p["periodSeconds"], now)
         if p["type"] == "Pods":
             proposed = start - int(p["value"])
         else:  # Percent: truncated, as int32(float)

@@ -48,11 +48,12 @@ class Finished:
 
 Event = Delta | Finished
 
-# Tokens a running sequence makes per turn before the next one's turn. 1 would interleave
-# finest, but every switch to another context costs on a loaded 2-core machine (median of 4
-# sequences x 16 tokens: 5.1 s switching every token, 3.4 s every 4, 1.3 s every 16, at load
-# average 4.5); 4 keeps a newcomer's first token within 3 x 4 token steps.
-TOKENS_PER_TURN = 4
+# Tokens a running sequence makes per turn before the next one's turn. A switch to another
+# context costs something on a loaded machine (decode-only, 4 sequences x 16 tokens, median at
+# load average 4.5: 5.1 s switching every token, 3.4 s every 4, 1.3 s every 16), but end to end
+# (benchmarks/llm, docs/LLM.md) 1 gave the best first-token times at concurrency 4 and no worse
+# throughput within the machine's noise, so a newcomer waits at most one token of each other.
+TOKENS_PER_TURN = 1
 
 
 @dataclass(eq=False)
