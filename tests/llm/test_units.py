@@ -1,4 +1,5 @@
-"""The LLM runtime's pure parts: flags, --model, request validation, stop strings, scheduling."""
+"""The LLM runtime's pure parts: flags, --model, request validation, stop strings, scheduling,
+thread counts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from tidal.runtimes.llm import args, modelpath
 from tidal.runtimes.llm.app import max_tokens_for, sampling_params
+from tidal.runtimes.llm.cpu import OtherLoad, read_proc_stat, threads_for
 from tidal.runtimes.llm.errors import BadRequest, ModelNotFound
 from tidal.runtimes.llm.protocol import ChatCompletionRequest, CompletionRequest, parse
 from tidal.runtimes.llm.sampling import TextStream, llama_seed
@@ -252,3 +254,48 @@ SLOTS = {
 @pytest.mark.parametrize(("cached", "prompt", "want"), list(SLOTS.values()), ids=list(SLOTS))
 def test_pick_slot(cached: list[list[int]], prompt: list[int], want: int) -> None:
     assert pick_slot(cached, prompt) == want
+
+
+THREADS = {
+    # CPU used by other processes in the recent windows (cores), cores -> threads
+    "quiet machine: all cores": ([0.0, 0.1], 2, 2),
+    "a little (client, logs): all cores": ([0.3], 2, 2),
+    "one window with a busy process: one less": ([0.1, 0.9, 0.1], 2, 1),
+    "two busy processes: still one thread": ([2.0], 2, 1),
+    "never below one": ([7.5], 4, 1),
+    "big machine, 1.5 cores taken": ([1.5], 8, 6),
+    "no history yet: all cores": ([], 4, 4),
+    "one core: one thread": ([0.0], 1, 1),
+}
+
+
+@pytest.mark.parametrize(("others", "cores", "want"), list(THREADS.values()), ids=list(THREADS))
+def test_threads_for(others: list[float], cores: int, want: int) -> None:
+    assert threads_for(others, cores) == want
+
+
+def test_other_load_subtracts_own_cpu_and_forgets_after_idle() -> None:
+    clock, busy, own = [0.0], [0.0], [0.0]
+    load = OtherLoad(2, stat=lambda: (busy[0], 0.0), own=lambda: own[0], clock=lambda: clock[0])
+
+    def window(dt: float, machine: float, ours: float) -> int:
+        clock[0] += dt
+        busy[0] += machine
+        own[0] += ours
+        return load.poll()
+
+    assert window(0.5, 1.0, 1.0) == 2  # all the machine's CPU was ours
+    assert window(0.5, 1.0, 0.5) == 1  # others took a core's half-second
+    assert window(0.3, 0.0, 0.0) == 1  # a quiet window, but the busy one is remembered
+    assert [window(0.3, 0.0, 0.0) for _ in range(3)] == [1, 1, 2]  # 4 quiet windows: back
+    assert window(0.1, 5.0, 0.0) == 2  # within a window: not re-decided yet
+    assert window(0.2, 0.0, 0.0) == 1  # ... then it is
+    assert window(10.0, 0.5, 0.0) == 2  # idle gap: older windows dropped, 0.05 cores others
+
+
+def test_read_proc_stat(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n")
+    busy, total = read_proc_stat(str(stat)) or (0.0, 0.0)
+    assert busy / total == pytest.approx(150 / 1000)
+    assert read_proc_stat(str(tmp_path / "missing")) is None

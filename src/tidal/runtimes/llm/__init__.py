@@ -7,7 +7,8 @@ manifests, clients and autoscaling rules written for vLLM on a GPU work unchange
 
 Modules: `args` (flags), `modelpath` (what --model names), `protocol` (request models),
 `errors` (vLLM's error body), `sampling` (per-sequence parameters, stop/UTF-8 logic),
-`scheduler` (PURE: FIFO admission and slot choice), `engine` (the llama.cpp thread),
+`scheduler` (PURE: FIFO admission and slot choice), `cpu` (threads per step from the
+machine's load), `engine` (the llama.cpp thread),
 `metrics` (vllm:* series), `chat` (chat templates), `responses` (response objects),
 `sse` (event streams that notice a gone client), `app` (routes), `server` (startup).
 """

@@ -5,7 +5,10 @@ same mmap'd weights), all made at startup. The thread steps the running sequence
 a few tokens each per turn, so a new request starts (prefill, first token) within one round
 instead of waiting for earlier requests to finish, and no stream is cut short by another.
 Sequences beyond `--max-num-seqs` wait in FIFO order. Why not llama.cpp's multi-sequence batch:
-see docs/LLM.md (on 2 cores it measured 0.9-1.25x and needs a sampler of our own).
+see docs/LLM.md (on 2 cores it measured 0.9-1.25x and needs a sampler of our own). Each round
+runs with the threads the other processes on the machine leave free (`cpu.py`): llama.cpp's
+threads spin at barriers, and one thread too many on a busy machine made single tokens take
+seconds.
 
 The event loop talks to the thread through `submit` / `abort`; the thread answers through
 `loop.call_soon_threadsafe` with `Delta` and `Finished` events.
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import os
 import random
 import threading
 import time
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tidal.runtimes.llm.cpu import OtherLoad, cpu_threads
 from tidal.runtimes.llm.metrics import EngineMetrics
 from tidal.runtimes.llm.sampling import SamplingParams, TextStream, llama_seed
 from tidal.runtimes.llm.scheduler import Scheduler, pick_slot
@@ -93,13 +96,6 @@ class Handle:
             self._engine.abort(self._seq)
 
 
-def cpu_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 class Engine:
     def __init__(
         self,
@@ -133,7 +129,12 @@ class Engine:
         self._sched: Scheduler[_Sequence] = Scheduler(max_num_seqs)
         # Every context is made now, as vLLM reserves its KV cache at startup: a request never
         # waits for a model load, and a server that cannot hold them fails before it listens.
-        self._free: list[Any] = [self._new_context() for _ in range(max_num_seqs)]
+        self._contexts: list[Any] = [self._new_context() for _ in range(max_num_seqs)]
+        self._free: list[Any] = list(self._contexts)
+        # Steps use the cores other processes leave free (cpu.py: llama.cpp's threads spin at
+        # barriers, so one thread too many on a busy machine costs seconds per token).
+        self._load = OtherLoad(self.n_threads)
+        self._threads = self.n_threads
         self._pieces: dict[tuple[int, bool], bytes] = {}
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -223,6 +224,7 @@ class Engine:
                             seq, self._finished(seq, "error", None, message=f"engine error: {exc}")
                         )
                         running.remove(seq)
+                self._fit_threads()
                 for seq in running:
                     for _ in range(TOKENS_PER_TURN):
                         if not self._step(seq):
@@ -245,6 +247,13 @@ class Engine:
             n_threads_batch=self.n_threads,
             verbose=False,
         )
+
+    def _fit_threads(self) -> None:
+        threads = self._load.poll()
+        if threads != self._threads:
+            for ctx in self._contexts:
+                self._llama_cpp.llama_set_n_threads(ctx.ctx, threads, threads)
+            self._threads = threads
 
     def _take_context(self, prompt: list[int]) -> Any:
         cached = [ctx.input_ids[: ctx.n_tokens].tolist() for ctx in self._free]
