@@ -85,7 +85,7 @@ spec:
       containers:
       - name: main
         image: python:3.11-slim
-        command: [python, -u, -c, "import itertools, time\\nfor i in itertools.count():\\n    print('tick', i, flush=True)\\n    time.sleep(0.2)\\n"]
+        command: [sh, -c, "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"]
         resources:
           requests: {cpu: 100m, memory: 50Mi}
 """
