@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 import pytest
 
 from tidal.api.errors import Invalid, NotFound, ServerError
 from tidal.api.meta import rfc3339
 from tidal.autoscaling import profiles
-from tidal.controllers.hpa import COMPONENT, HISTORY_ANNOTATION, HPAController, revision_name
+from tidal.controllers.hpa import COMPONENT, HPAController, revision_name
 from tidal.sim.world import MemoryApi
+
+HISTORY_ANNOTATION = "autoscaling.tidal.dev/history"  # history never goes on the HPA itself
 
 T0 = 1_800_000_000.0
 
@@ -390,12 +391,12 @@ def test_two_hpas_on_the_same_pods_are_ambiguous() -> None:
     asyncio.run(go())
 
 
-def _replicas_after_low_load_from(annotation: dict[str, Any] | None) -> list[int]:
-    """Replicas of a 4-pod target whose load dropped, at T0 and at T0 + 250 s."""
+def test_a_new_hpa_holds_a_scale_down_for_a_whole_window() -> None:
+    """Replicas of a 4-pod target whose load dropped, at T0 and at T0 + 250 s: the HPA is new at
+    T0, so its own recommendation of 4 holds the scale-down for the 300 s window."""
 
     async def go() -> list[int]:
-        ann = {HISTORY_ANNOTATION: orjson.dumps(annotation).decode()} if annotation else {}
-        api, clock, _ = await _world(4, _hpa(annotations=ann), cpu_m=5)
+        api, clock, _ = await _world(4, _hpa(), cpu_m=5)
         ctl = HPAController(api, profile="kubernetes", clock=clock)
         await ctl.reconcile(("default", "web"))
         seen = [(await api.get("Deployment", "web", "default"))["spec"]["replicas"]]
@@ -408,15 +409,7 @@ def _replicas_after_low_load_from(annotation: dict[str, Any] | None) -> list[int
         seen.append((await api.get("Deployment", "web", "default"))["spec"]["replicas"])
         return seen
 
-    return asyncio.run(go())
-
-
-def test_an_older_versions_history_annotation_is_migrated_and_removed() -> None:
-    # the annotation says 4 was recommended a minute ago: that expires at T0 + 240 s
-    legacy = {"recommendations": [[T0 - 60, 4]], "scaleUpEvents": [], "scaleDownEvents": []}
-    assert _replicas_after_low_load_from(legacy) == [4, 1]
-    # without it the HPA is new at T0 and holds the scale-down for a whole window
-    assert _replicas_after_low_load_from(None) == [4, 4]
+    assert asyncio.run(go()) == [4, 4]
 
 
 def test_history_revision_changed_or_deleted_underneath_is_reread() -> None:
@@ -485,32 +478,5 @@ def test_history_goes_with_its_hpa_and_a_new_hpa_starts_fresh() -> None:
         rev = await api.get("ControllerRevision", name, "default")
         assert rev["metadata"]["ownerReferences"][0]["uid"] == hpa["metadata"]["uid"]
         assert rev["data"]["recommendations"] == [[T0 + 1, 8], [T0 + 1, 8]]  # nothing of T0
-
-    asyncio.run(go())
-
-
-def test_the_old_annotation_stays_until_the_revision_is_saved() -> None:
-    async def go() -> None:
-        legacy = {"recommendations": [[T0 - 60, 4]], "scaleUpEvents": [], "scaleDownEvents": []}
-        hpa = _hpa(annotations={HISTORY_ANNOTATION: orjson.dumps(legacy).decode()})
-        api, clock, _ = await _world(4, hpa, cpu_m=5)
-        original = api.create
-
-        async def down(obj: dict[str, Any], **kw: Any) -> Any:
-            if obj.get("kind") == "ControllerRevision":
-                raise ServerError("etcd is on fire")
-            return await original(obj, **kw)
-
-        api.create = down  # type: ignore[method-assign]
-        await HPAController(api, clock=clock).reconcile(("default", "web"))
-        hpa = await api.get("HorizontalPodAutoscaler", "web", "default")
-        assert HISTORY_ANNOTATION in hpa["metadata"]["annotations"]
-        api.create = original  # type: ignore[method-assign]
-        clock.t += 15
-        await HPAController(api, clock=clock).reconcile(("default", "web"))
-        hpa = await api.get("HorizontalPodAutoscaler", "web", "default")
-        assert HISTORY_ANNOTATION not in hpa["metadata"]["annotations"]
-        rev = await api.get("ControllerRevision", revision_name("web"), "default")
-        assert rev["data"]["recommendations"][0] == [T0 - 60, 4]
 
     asyncio.run(go())

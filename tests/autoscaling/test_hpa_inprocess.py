@@ -11,7 +11,7 @@ import pytest
 
 from tidal.api.errors import Invalid, NotFound
 from tidal.api.meta import rfc3339
-from tidal.controllers.hpa import HISTORY_ANNOTATION, HPAController, revision_name
+from tidal.controllers.hpa import HPAController, revision_name
 from tidal.server.inprocess import InProcessClient
 from tidal.server.registry import Registry
 
@@ -135,7 +135,7 @@ def test_controller_scales_a_deployment_through_the_real_registry(tmp_path: Path
             rev = await client.get("ControllerRevision", revision_name("web"), "default")
             assert (rev["apiVersion"], rev["revision"]) == ("apps/v1", 1)
             assert rev["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
-            assert HISTORY_ANNOTATION not in (got["metadata"].get("annotations") or {})
+            assert "autoscaling.tidal.dev/history" not in (got["metadata"].get("annotations") or {})
             ctl = HPAController(client, clock=lambda: T0 + 60)  # a restarted controller
             await ctl.sync(await client.get("HorizontalPodAutoscaler", "web", "default"))
             rev = await client.get("ControllerRevision", revision_name("web"), "default")

@@ -7,8 +7,7 @@ annotations `autoscaling.tidal.dev/profile` and `autoscaling.tidal.dev/sync-peri
 Like Kubernetes, a new HPA or a spec change is processed at once, status-only updates wait for
 the period. The recommendation and scale-event history Kubernetes keeps in memory is kept in an
 `apps/v1` ControllerRevision `<hpa>-hpa-history` owned by the HPA (deleted with it), so a
-restarted plane continues where it stopped; `describe hpa` shows nothing of it. The annotation
-`autoscaling.tidal.dev/history` of older versions is read once and removed.
+restarted plane continues where it stopped; `describe hpa` shows nothing of it.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
-
-import orjson
 
 from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import Conflict, Invalid, NotFound, TidalError
@@ -52,21 +49,9 @@ from tidal.controllers.loop import Key, Loop, Watch
 log = logging.getLogger(__name__)
 
 COMPONENT = "horizontal-pod-autoscaler"
-HISTORY_ANNOTATION = "autoscaling.tidal.dev/history"  # older versions' store; migrated away
 KIND = "HorizontalPodAutoscaler"
 REVISION_KIND = "ControllerRevision"
 REVISION_SUFFIX = "-hpa-history"
-
-
-def history_of(hpa: Obj) -> History:
-    """The history an older tidal kept in the HPA's annotation (empty when absent or bad)."""
-    raw = ((hpa.get("metadata") or {}).get("annotations") or {}).get(HISTORY_ANNOTATION)
-    if not raw:
-        return History()
-    try:
-        return History.from_dict(orjson.loads(raw))
-    except orjson.JSONDecodeError:
-        return History()
 
 
 def history_data(h: History) -> Obj:
@@ -215,9 +200,8 @@ class HPAController:
         ref = spec.get("scaleTargetRef") or {}
         status = hpa.get("status") or {}
         rev = await self._read_revision(hpa)
-        legacy = HISTORY_ANNOTATION in (meta.get("annotations") or {})
         stored = history_from_revision(rev, hpa)
-        history = stored if stored is not None else history_of(hpa)
+        history = stored if stored is not None else History()
 
         scale_obj: Obj | None = None
         scale_error = None
@@ -262,20 +246,12 @@ class HPAController:
         for ev in decision.events:
             await self._event(hpa, ev.type, ev.reason, ev.message, now)
         await self._write_status(hpa, decision.status)
-        saved = True
         if (
             stored is None
             or not history.seen
             or history_data(decision.history) != history_data(history)
         ):
-            saved = await self._write_history(hpa, rev, decision.history)
-        if legacy and saved:  # migrated: the annotation of an older version goes
-            try:
-                await self.client.patch(
-                    KIND, name, {"metadata": {"annotations": {HISTORY_ANNOTATION: None}}}, ns
-                )
-            except TidalError as exc:
-                log.warning("hpa %s/%s: removing the history annotation: %s", ns, name, exc)
+            await self._write_history(hpa, rev, decision.history)
         return decision
 
     async def _read_revision(self, hpa: Obj) -> Obj | None:
