@@ -25,6 +25,7 @@ from tidal.api.validation.inferenceservice import (
     DEPLOYMENT_MODE,
     KNATIVE_CLASS,
 )
+from tidal.controllers.kpa import render_podautoscaler as render_kpa
 from tidal.controllers.loop import Key, Loop, Watch
 
 HOSTS_ANNOTATION = "serving.tidal.dev/hosts"
@@ -195,18 +196,10 @@ def initial_replicas(isvc: Obj) -> int:
 
 
 def render_podautoscaler(isvc: Obj) -> Obj | None:
-    """The Knative PodAutoscaler of a KPA-scaled InferenceService (issue 10), rendered by the
-    KPA module when it exists; None otherwise."""
+    """The Knative PodAutoscaler of a KPA-scaled InferenceService; None for the others."""
     if not uses_kpa(isvc):
         return None
-    try:
-        from tidal.controllers import kpa
-    except ImportError:
-        return None
-    render = getattr(kpa, "render_podautoscaler", None)
-    if render is None:
-        return None
-    return render(isvc, predictor_name(isvc), isvc["metadata"].get("uid"))
+    return render_kpa(isvc, predictor_name(isvc), isvc["metadata"].get("uid"))
 
 
 # ---- pure: the objects ----------------------------------------------------------------------------

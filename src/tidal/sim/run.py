@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from tidal.api import validation
 from tidal.api.hpa_format import metric_targets
 from tidal.api.quantity import parse
 from tidal.autoscaling.hpa.spec import default_spec
@@ -375,23 +376,17 @@ def _expand(obj: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
     return render_podautoscaler(isvc, target)
 
 
-_RULES = {
-    "HorizontalPodAutoscaler": "hpa",
-    "CronHorizontalPodAutoscaler": "cronhpa",
-    "PodAutoscaler": "podautoscaler",
-}
+_VALIDATED = ("HorizontalPodAutoscaler", "CronHorizontalPodAutoscaler", "PodAutoscaler")
 
 
 async def _apply(api: MemoryApi, obj: dict[str, Any]) -> None:
     """Default and validate as the API server does (errors name the field), then create."""
-    import importlib
-
     obj = copy.deepcopy(obj)
     kind = str(obj.get("kind"))
-    if kind in _RULES:
-        rules = importlib.import_module(f"tidal.api.validation.{_RULES[kind]}")
-        rules.default(obj)
-        causes = rules.validate(obj)
+    if kind in _VALIDATED:
+        validate, fill = validation.rules(kind)
+        fill(obj)
+        causes = validate(obj)
         if causes:
             name = (obj.get("metadata") or {}).get("name", "")
             detail = "; ".join(f"{c.field}: {c.message}" for c in causes)

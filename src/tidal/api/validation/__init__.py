@@ -2,7 +2,6 @@
 by kind. The core kinds live in `core.py`; the autoscaling and KServe kinds in their own modules
 (`hpa.py`, `cronhpa.py`, `podautoscaler.py`, `inferenceservice.py`), each exposing
 `validate(obj) -> list[Cause]` and `default(obj)` (fills in place; may return the object).
-A kind module that is not written yet is skipped (defaults and validation then do nothing).
 
 Field-error helpers for those modules: `tidal.api.validation.field` (`invalid`, `required`,
 `not_supported`, `dns1123_label`, `quantity`, ...).
@@ -10,49 +9,33 @@ Field-error helpers for those modules: `tidal.api.validation.field` (`invalid`, 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from tidal.api.errors import Cause
+from tidal.api.validation import cronhpa, hpa, inferenceservice, podautoscaler
 from tidal.api.validation.core import CORE, shape_causes, validate_metadata
 
 Obj = dict[str, Any]
 
-# kind -> module under tidal.api.validation that owns its rules
-KIND_MODULES: dict[str, str] = {
-    "HorizontalPodAutoscaler": "hpa",
-    "CronHorizontalPodAutoscaler": "cronhpa",
-    "PodAutoscaler": "podautoscaler",
-    "InferenceService": "inferenceservice",
+# kind -> the module that owns its rules (each has `validate` and `default`)
+KIND_MODULES: dict[str, ModuleType] = {
+    "HorizontalPodAutoscaler": hpa,
+    "CronHorizontalPodAutoscaler": cronhpa,
+    "PodAutoscaler": podautoscaler,
+    "InferenceService": inferenceservice,
 }
-_loaded: dict[str, ModuleType | None] = {}
-
-
-def _module(kind: str) -> ModuleType | None:
-    name = KIND_MODULES.get(kind)
-    if name is None:
-        return None
-    if name not in _loaded:
-        full = f"{__name__}.{name}"
-        try:
-            _loaded[name] = importlib.import_module(full)
-        except ModuleNotFoundError as exc:
-            if exc.name != full:
-                raise
-            return None  # not written yet: try again next time
-    return _loaded[name]
 
 
 def rules(kind: str) -> tuple[Callable[[Obj], list[Cause]] | None, Callable[[Obj], Any] | None]:
     """(validate, default) for a kind; None where none exists."""
     if kind in CORE:
         return CORE[kind]
-    mod = _module(kind)
+    mod = KIND_MODULES.get(kind)
     if mod is None:
         return None, None
-    return getattr(mod, "validate", None), getattr(mod, "default", None)
+    return mod.validate, mod.default
 
 
 def default(obj: Obj) -> Obj:

@@ -1,41 +1,38 @@
 """`tidal describe KIND NAME`: one module per kind (`pod.py`, `deployment.py`, `service.py`,
 `inferenceservice.py`, `hpa.py`, `cronhpa.py`, `podautoscaler.py`), each with
-`describe(obj, events, now) -> str`; kinds without a module use `generic.py` (kubectl's
+`describe(obj, events, now) -> str`; other kinds use `generic.py` (kubectl's
 describer for custom resources)."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
+
+from tidal.cli.describe import (
+    cronhpa,
+    deployment,
+    generic,
+    hpa,
+    inferenceservice,
+    pod,
+    podautoscaler,
+    service,
+)
 
 Obj = dict[str, Any]
 Describer = Callable[..., str]
 
-MODULES = {
-    "Pod": "pod",
-    "Deployment": "deployment",
-    "Service": "service",
-    "InferenceService": "inferenceservice",
-    "HorizontalPodAutoscaler": "hpa",
-    "CronHorizontalPodAutoscaler": "cronhpa",
-    "PodAutoscaler": "podautoscaler",
+DESCRIBERS: dict[str, Describer] = {
+    "Pod": pod.describe,
+    "Deployment": deployment.describe,
+    "Service": service.describe,
+    "InferenceService": inferenceservice.describe,
+    "HorizontalPodAutoscaler": hpa.describe_hpa,
+    "CronHorizontalPodAutoscaler": cronhpa.describe_cronhpa,
+    "PodAutoscaler": podautoscaler.describe,
 }
 
 
 def describer_for(kind: str) -> Describer:
-    """The kind's `describe` function, or the generic one when its module is absent."""
-    name = MODULES.get(kind)
-    if name:
-        try:
-            mod = importlib.import_module(f"tidal.cli.describe.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tidal.cli.describe.{name}":
-                raise
-        else:
-            fn = getattr(mod, "describe", None) or getattr(mod, f"describe_{name}", None)
-            if callable(fn):
-                return fn
-    from tidal.cli.describe.generic import describe
-
-    return describe
+    """The kind's `describe` function; kubectl's generic one for the others."""
+    return DESCRIBERS.get(kind, generic.describe)
