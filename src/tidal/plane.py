@@ -47,6 +47,7 @@ from tidal.controllers.endpoints import EndpointsController
 from tidal.controllers.inferenceservice import InferenceServiceController
 from tidal.controllers.kpa import KpaController
 from tidal.controllers.loop import Loop
+from tidal.controllers.predictive import PredictiveController
 from tidal.metrics.gpu import open_backend
 from tidal.metrics.pipeline import MetricsPipeline, MetricsSettings
 from tidal.metrics.requests import RouterRequestStats
@@ -81,6 +82,8 @@ class PlaneConfig:
     resync_s: float = 10.0
     metrics_resolution_s: float | None = None
     metrics_window_s: float | None = None
+    dashboard_port: int = 0
+    dashboard: bool = True
 
 
 # ---- small pure helpers ---------------------------------------------------------------------------
@@ -293,6 +296,8 @@ class Plane:
         self.registry: Any = None
         self.router_listening = False
         self.kpa: Any = None
+        self.sampler: Any = None
+        self.dashboard: Any = None
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         async def guarded() -> None:
@@ -331,6 +336,7 @@ class Plane:
             DeploymentController(client),
             EndpointsController(client),
             CronHPAController(client),
+            PredictiveController(client, profile=profile),
             self.kpa,
         ):
             self.loops.append(Loop(client, reconciler, resync_s=cfg.resync_s))
@@ -344,11 +350,23 @@ class Plane:
         self.router_listening = await wait_listening(cfg.ingress_port)
         if not self.router_listening:
             log.error("the router does not listen on :%s (see router.log)", cfg.ingress_port)
+        if cfg.dashboard:
+            await self._start_dashboard()
+
+    async def _start_dashboard(self) -> None:
+        """The live dashboard (tidal.dashboard): loopback only, behind the plane's token."""
+        from tidal.dashboard.plane import start
+
+        try:
+            self.dashboard = await start(self)
+        except Exception:  # the plane serves without its dashboard rather than not at all
+            log.exception("the dashboard failed to start")
 
     def _start_metrics(self, client: Any, profile: profiles.Profile, gpu_backend: Any) -> None:
         resolution = self.cfg.metrics_resolution_s or profile.metric_resolution_s
         window = self.cfg.metrics_window_s or profile.metric_window_s
         sampler = ResourceSampler(self.runner.pod_targets, resolution_s=resolution, window_s=window)
+        self.sampler = sampler
         self.api.app.register_api("metrics.k8s.io/v1beta1", ResourceMetricsApi(sampler))
         self.spawn(sampler.run(), "resource-metrics")
         settings = MetricsSettings(
@@ -393,6 +411,8 @@ class Plane:
         elif self.runner is not None:
             with contextlib.suppress(Exception):
                 await self.runner.stop()
+        if self.dashboard is not None:
+            await self.dashboard.stop()
         if self.api is not None:
             await self.api.stop()
         if self.registry is not None:
@@ -451,6 +471,8 @@ async def amain(home: Path, cfg: PlaneConfig) -> int:
         cfg.admin_port = free_port()
     if not cfg.ingress_port:
         cfg.ingress_port = free_port()
+    if not cfg.dashboard_port:
+        cfg.dashboard_port = free_port()
     save_config(home, cfg)
     write_json(home / PLANE_PID, pid_record(os.getpid()))
 
@@ -474,6 +496,7 @@ async def amain(home: Path, cfg: PlaneConfig) -> int:
             "admin_port": cfg.admin_port,
             "kubeconfig": str(home / "kubeconfig"),
             "router_listening": plane.router_listening,
+            "dashboard": plane.dashboard.login_url if plane.dashboard is not None else None,
         },
     )
     log.info("plane ready: api %s, ingress :%s", plane.api.url, cfg.ingress_port)
@@ -502,6 +525,14 @@ def add_plane_flags(p: argparse.ArgumentParser) -> None:
         action="store_const",
         const=True,
         help="refuse pods whose CPU/memory requests exceed the machine",
+    )
+    p.add_argument("--dashboard-port", type=int, help="dashboard port (default: free, kept)")
+    p.add_argument(
+        "--no-dashboard",
+        dest="dashboard",
+        action="store_const",
+        const=False,
+        help="do not serve the live dashboard",
     )
     p.add_argument("--resync", dest="resync_s", type=float, help=argparse.SUPPRESS)
     p.add_argument("--metrics-resolution", dest="metrics_resolution_s", type=float)

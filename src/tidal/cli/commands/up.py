@@ -58,12 +58,15 @@ def _plane_argv(home: Path, args: Any) -> list[str]:
         ("--resync", "resync_s"),
         ("--metrics-resolution", "metrics_resolution_s"),
         ("--metrics-window", "metrics_window_s"),
+        ("--dashboard-port", "dashboard_port"),
     ):
         v = getattr(args, attr, None)
         if v is not None:
             argv += [flag, str(v)]
     if getattr(args, "enforce_capacity", None):
         argv.append("--enforce-capacity")
+    if getattr(args, "dashboard", None) is False:
+        argv.append("--no-dashboard")
     return argv
 
 
@@ -73,6 +76,8 @@ def _print_ready(env: Env, ready: dict[str, Any]) -> None:
         f"  API:        {ready['api']}  (kubeconfig: {ready['kubeconfig']})\n"
         f"  ingress:    http://127.0.0.1:{ready['ingress_port']}\n"
     )
+    if ready.get("dashboard"):
+        env.out(f"  dashboard:  {ready['dashboard']}\n")
     if ready.get("router_listening") is False:
         env.err(
             f"tidal: warning: the router is not listening on :{ready['ingress_port']} (port in "

@@ -1,0 +1,1 @@
+"""The live dashboard the plane serves on loopback (docs/DASHBOARD.md)."""

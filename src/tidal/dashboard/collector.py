@@ -1,0 +1,184 @@
+"""Gathers the dashboard's inputs once a second inside the plane (objects from the in-process
+API, the router's admin `/metrics` and `/stats`, pod CPU/memory from the resource sampler),
+turns them into a frame (`tidal.dashboard.model.frame`), keeps a sliding window of frames and
+hands each new one, encoded once, to every open page (server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+
+from tidal.dashboard import model
+
+log = logging.getLogger("tidal.dashboard")
+
+KINDS = {
+    "deployments": "Deployment",
+    "hpas": "HorizontalPodAutoscaler",
+    "podautoscalers": "PodAutoscaler",
+    "cronhpas": "CronHorizontalPodAutoscaler",
+    "pods": "Pod",
+}
+
+
+class Collector:
+    """One sample per `period_s`, `window_s` of them kept; `subscribe()` gives a queue of
+    encoded SSE messages. `usage(ns, pod)` returns (cores, bytes) or None; `kpa_target(pa)`
+    returns (metric, per-pod target)."""
+
+    def __init__(
+        self,
+        client: Any,
+        admin_url: str,
+        *,
+        token: str = "",
+        usage: Callable[[str, str], tuple[float, int] | None] = lambda ns, pod: None,
+        kpa_target: Callable[[dict[str, Any]], tuple[str, float]] | None = None,
+        period_s: float = 1.0,
+        window_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.admin_url = admin_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.usage = usage
+        self.kpa_target = kpa_target
+        self.period_s = period_s
+        self.window_s = window_s
+        self.clock = clock
+        self.frames: deque[dict[str, Any]] = deque(maxlen=max(2, int(window_s / period_s)))
+        self.latest: dict[str, Any] | None = None
+        self.decisions: deque[dict[str, Any]] = deque(maxlen=500)
+        self._seen: set[str] = set()
+        self._old_counters: dict[str, model.Counters] = {}
+        self._old_t = 0.0
+        self._subscribers: set[asyncio.Queue[bytes]] = set()
+        self._http: httpx.AsyncClient | None = None
+        self.cpu_s = 0.0  # this thread's CPU time spent sampling and encoding (the benchmark's)
+
+    # ---- subscribers ---------------------------------------------------------------------------
+    def subscribe(self) -> asyncio.Queue[bytes]:
+        q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10)
+        q.put_nowait(sse("init", self.snapshot()))
+        self._subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[bytes]) -> None:
+        self._subscribers.discard(q)
+
+    @property
+    def viewers(self) -> int:
+        return len(self._subscribers)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a page opened now starts from: the window's frames (without pods), the latest
+        pods, and the decisions in the window."""
+        since = self.clock() - self.window_s
+        return {
+            "window_s": self.window_s,
+            "frames": [{"t": f["t"], "services": f["services"]} for f in self.frames],
+            "pods": (self.latest or {}).get("pods", {}),
+            "decisions": [d for d in self.decisions if (d.get("t") or 0) >= since],
+        }
+
+    # ---- sampling ------------------------------------------------------------------------------
+    async def _list(self, kind: str) -> list[dict[str, Any]]:
+        try:
+            return (await self.client.list(kind)).get("items", [])
+        except Exception:  # a kind this plane does not serve, or a transient error
+            return []
+
+    async def _router(self, since: float) -> tuple[dict[str, Any], str]:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=2.0, headers=self.headers)
+        try:
+            stats, metrics = await asyncio.gather(
+                self._http.get(f"{self.admin_url}/stats", params={"since": f"{since:.0f}"}),
+                self._http.get(f"{self.admin_url}/metrics"),
+            )
+            if stats.status_code != 200 or metrics.status_code != 200:
+                return {}, ""
+            return stats.json().get("services") or {}, metrics.text
+        except (httpx.HTTPError, ValueError):
+            return {}, ""
+
+    async def sample(self) -> dict[str, Any]:
+        now = self.clock()
+        lists = await asyncio.gather(*(self._list(k) for k in KINDS.values()))
+        objs = dict(zip(KINDS, lists, strict=True))
+        events = await self._list("Event")
+        stats, metrics_text = await self._router(now - 5)
+        t0 = time.thread_time()
+        counters = model.parse_router_metrics(metrics_text)
+        usage: dict[tuple[str, str], tuple[float, int]] = {}
+        for p in objs["pods"]:
+            key = (p["metadata"].get("namespace", ""), p["metadata"]["name"])
+            u = self.usage(*key)
+            if u is not None:
+                usage[key] = u
+        kpa_targets: dict[str, tuple[str, float]] = {}
+        if self.kpa_target is not None:
+            for pa in objs["podautoscalers"]:
+                ref = (pa.get("spec") or {}).get("scaleTargetRef") or {}
+                with contextlib.suppress(Exception):
+                    kpa_targets[f"{pa['metadata']['namespace']}/{ref.get('name', '')}"] = (
+                        self.kpa_target(pa)
+                    )
+        f = model.frame(
+            model.Inputs(
+                now=now,
+                router_stats=stats,
+                counters=counters,
+                old_counters=self._old_counters,
+                counters_dt=now - self._old_t if self._old_t else 0.0,
+                usage=usage,
+                kpa_targets=kpa_targets,
+                **objs,
+            )
+        )
+        if counters or not metrics_text:
+            self._old_counters, self._old_t = counters, now
+        new = []
+        for ev in events:
+            row = model.event_row(ev)
+            if row is not None and row["id"] not in self._seen:
+                self._seen.add(row["id"])
+                new.append(row)
+        fresh = model.decisions_for(new, f["services"])
+        fresh.sort(key=lambda d: d.get("t") or 0)
+        self.decisions.extend(fresh)
+        self.latest = f
+        self.frames.append(f)
+        if self._subscribers:
+            msg = sse("frame", {**f, "decisions": fresh})
+            for q in list(self._subscribers):
+                with contextlib.suppress(asyncio.QueueFull):
+                    q.put_nowait(msg)
+        self.cpu_s += time.thread_time() - t0
+        return f
+
+    async def run(self) -> None:
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    await self.sample()
+                except Exception:
+                    log.exception("dashboard sample failed")
+                await asyncio.sleep(max(0.05, self.period_s - (time.monotonic() - started)))
+        finally:
+            if self._http is not None:
+                await self._http.aclose()
+
+
+def sse(event: str, data: Any) -> bytes:
+    """One server-sent event."""
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
