@@ -121,6 +121,15 @@ RESOURCES: tuple[ResourceType, ...] = (
         short_names=("kpa", "pa"),
         subresources=("status",),
     ),
+    ResourceType(
+        "autoscaling.tidal.dev",
+        "v1alpha1",
+        "PredictiveHorizontalPodAutoscaler",
+        "predictivehorizontalpodautoscalers",
+        "predictivehorizontalpodautoscaler",
+        short_names=("phpa",),
+        subresources=("status",),
+    ),
 )
 
 _BY_KIND = {r.kind: r for r in RESOURCES}

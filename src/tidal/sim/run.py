@@ -376,7 +376,12 @@ def _expand(obj: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
     return render_podautoscaler(isvc, target)
 
 
-_VALIDATED = ("HorizontalPodAutoscaler", "CronHorizontalPodAutoscaler", "PodAutoscaler")
+_VALIDATED = (
+    "HorizontalPodAutoscaler",
+    "CronHorizontalPodAutoscaler",
+    "PodAutoscaler",
+    "PredictiveHorizontalPodAutoscaler",
+)
 
 
 async def _apply(api: MemoryApi, obj: dict[str, Any]) -> None:
@@ -418,3 +423,4 @@ def run_sync(scenario: Scenario, out: TextIO) -> Summary:
 # The other controllers' plugins register themselves on import (after `register` exists).
 from tidal.sim import cron as _cron  # noqa: E402, F401
 from tidal.sim import kpa as _kpa  # noqa: E402, F401
+from tidal.sim import predictive as _predictive  # noqa: E402, F401
