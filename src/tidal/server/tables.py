@@ -404,6 +404,35 @@ def podautoscaler_row(pa: Obj, now: float) -> list[Any]:
     return kpa_columns(pa)
 
 
+def predictive_row(p: Obj, now: float) -> list[Any]:
+    """PredictiveHorizontalPodAutoscaler: its HPA, strategy, the floor it set, the forecast."""
+    spec, status = _d(p.get("spec")), _d(p.get("status"))
+    fc = _d(status.get("forecast"))
+    value = fc.get("value")
+    ahead = fc.get("aheadSeconds")
+    cell = "<unknown>" if value is None else f"{value}" + (f" (+{ahead}s)" if ahead else "")
+    return [
+        _d(p.get("metadata")).get("name", ""),
+        _none(_d(spec.get("hpaRef")).get("name")),
+        spec.get("scaleStrategy") or "auto",
+        status.get("baseMinReplicas", "<none>"),
+        status.get("floor", "<none>"),
+        cell,
+        age(p, now),
+    ]
+
+
+PREDICTIVE_COLUMNS = [
+    NAME,
+    _col("HPA"),
+    _col("Strategy"),
+    _col("MinPods", "integer"),
+    _col("Floor", "integer"),
+    _col("Forecast"),
+    AGE,
+]
+
+
 def controllerrevision_row(cr: Obj, now: float) -> list[Any]:
     """kubectl's `printControllerRevision`: the controller as `kind.group/name`."""
     meta = _d(cr.get("metadata"))
@@ -446,6 +475,7 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
     "InferenceService": (ISVC_COLUMNS, isvc_row),
     "CronHorizontalPodAutoscaler": (CRONHPA_COLUMNS, cronhpa_row),
     "PodAutoscaler": (PODAUTOSCALER_COLUMNS, podautoscaler_row),
+    "PredictiveHorizontalPodAutoscaler": (PREDICTIVE_COLUMNS, predictive_row),
     "ControllerRevision": (CONTROLLERREVISION_COLUMNS, controllerrevision_row),
 }
 

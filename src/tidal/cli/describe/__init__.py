@@ -1,5 +1,5 @@
 """`tidal describe KIND NAME`: one module per kind (`pod.py`, `deployment.py`, `service.py`,
-`inferenceservice.py`, `hpa.py`, `cronhpa.py`, `podautoscaler.py`), each with
+`inferenceservice.py`, `hpa.py`, `cronhpa.py`, `podautoscaler.py`, `predictive.py`), each with
 `describe(obj, events, now) -> str`; other kinds use `generic.py` (kubectl's
 describer for custom resources)."""
 
@@ -16,6 +16,7 @@ from tidal.cli.describe import (
     inferenceservice,
     pod,
     podautoscaler,
+    predictive,
     service,
 )
 
@@ -30,6 +31,7 @@ DESCRIBERS: dict[str, Describer] = {
     "HorizontalPodAutoscaler": hpa.describe_hpa,
     "CronHorizontalPodAutoscaler": cronhpa.describe_cronhpa,
     "PodAutoscaler": podautoscaler.describe,
+    "PredictiveHorizontalPodAutoscaler": predictive.describe,
 }
 
 
