@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from tidal.api import gotime
 from tidal.autoscaling.kpa import autoscaler as asc
-from tidal.autoscaling.kpa import decider, gotime, scaler
+from tidal.autoscaling.kpa import decider, scaler
 from tidal.autoscaling.kpa.buckets import Buckets, round_to_n_digits, smoothing_coeff
 from tidal.autoscaling.kpa.config import GO_FIELDS as CONFIG_GO_FIELDS
 from tidal.autoscaling.kpa.config import Config, ConfigError, config_from_map

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tidal.api.gotime import DurationError, parse_duration
 from tidal.autoscaling.cron import (
     ScheduleError,
     firings,
@@ -14,7 +15,6 @@ from tidal.autoscaling.cron import (
     load_zone,
     parse_schedule,
 )
-from tidal.autoscaling.cron.duration import DurationError, parse_duration_ns
 
 
 def ts(text: str) -> float:
@@ -73,13 +73,13 @@ def test_errors_say_what_robfig_says(spec: str, message: str) -> None:
     ],
 )
 def test_go_durations(text: str, ns: int) -> None:
-    assert parse_duration_ns(text) == ns
+    assert parse_duration(text) == ns
 
 
 @pytest.mark.parametrize("text", ["", "1", "h", "1x", ".s", "1h-2m", "+", "9999999999h"])
 def test_bad_go_durations(text: str) -> None:
     with pytest.raises(DurationError):
-        parse_duration_ns(text)
+        parse_duration(text)
 
 
 @pytest.mark.parametrize(

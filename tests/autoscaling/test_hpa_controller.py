@@ -10,6 +10,7 @@ import pytest
 
 from tidal.api.errors import Invalid, NotFound, ServerError
 from tidal.api.meta import rfc3339
+from tidal.api.wellknown import PROFILE_ANNOTATION, SYNC_PERIOD_ANNOTATION
 from tidal.autoscaling import profiles
 from tidal.controllers.hpa import COMPONENT, HPAController, revision_name
 from tidal.sim.world import MemoryApi
@@ -274,7 +275,7 @@ def test_restart_keeps_the_stabilization_history() -> None:
 
 
 def test_sync_period_annotation_and_profile_annotation() -> None:
-    hpa = _hpa(annotations={profiles.SYNC_PERIOD_ANNOTATION: "5s"})
+    hpa = _hpa(annotations={SYNC_PERIOD_ANNOTATION: "5s"})
     assert profiles.parse_duration("1m30s") == 90.0
     with pytest.raises(ValueError, match="invalid duration"):
         profiles.parse_duration("soon")
@@ -284,7 +285,7 @@ def test_sync_period_annotation_and_profile_annotation() -> None:
         ctl = HPAController(api, profile="kubernetes", clock=clock)
         assert await ctl.reconcile(("default", "web")) == 5.0
         obj = await api.get("HorizontalPodAutoscaler", "web", "default")
-        obj["metadata"]["annotations"] = {profiles.PROFILE_ANNOTATION: "fast"}
+        obj["metadata"]["annotations"] = {PROFILE_ANNOTATION: "fast"}
         await api.update(obj)
         clock.t += 0.5
         # the spec did not change, so only the period matters: 1 s in the fast profile
@@ -358,7 +359,7 @@ def test_global_sync_period_overrides_the_profile_and_the_annotation_wins() -> N
         api, clock, _ = await _world(1, _hpa(), cpu_m=50)
         ctl = HPAController(api, profile="kubernetes", sync_period_s=3, clock=clock)
         assert await ctl.reconcile(("default", "web")) == 3.0
-        other = _hpa(annotations={profiles.SYNC_PERIOD_ANNOTATION: "7"})
+        other = _hpa(annotations={SYNC_PERIOD_ANNOTATION: "7"})
         other["metadata"]["name"] = "other"
         await api.create(other)
         assert await ctl.reconcile(("default", "other")) == 7.0

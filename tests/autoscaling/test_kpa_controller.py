@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tidal.autoscaling.kpa import gotime
+from tidal.api import gotime
 from tidal.autoscaling.kpa.columns import kpa_columns
 from tidal.autoscaling.kpa.config import Config
 from tidal.controllers.kpa import KpaController, render_podautoscaler

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tidal.api import gotime
 from tidal.autoscaling.kpa import autoscaler as asc
-from tidal.autoscaling.kpa import gotime, scaler, status
+from tidal.autoscaling.kpa import scaler, status
 from tidal.autoscaling.kpa.annotations import validate_annotations
 from tidal.autoscaling.kpa.collector import Stat, Windows, sample_size
 from tidal.autoscaling.kpa.columns import kpa_columns

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tidal.api.wellknown import POKE_ANNOTATION
 from tidal.controllers.kpa import POKE_FRESH_S, KpaController, activation_requested
 from tidal.controllers.loop import Loop
 from tidal.metrics.requests import Load, Snapshot, StaticRequestStats
-from tidal.router.activation import POKE_ANNOTATION
 from tidal.server.inprocess import open_inprocess
 
 from .test_kpa_controller import NAME, NS, Clock, deployment, podautoscaler

@@ -4,15 +4,11 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
 from typing import Any
 
+from tidal.api.meta import rfc3339
+
 _SEQ = itertools.count()
-
-
-def rfc3339(t: float) -> str:
-    """Kubernetes' second-precision timestamp (`2024-05-12T14:06:49Z`)."""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def event_name(involved_name: str, now: float) -> str:

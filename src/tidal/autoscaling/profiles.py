@@ -3,17 +3,16 @@ resource metrics are. `kubernetes` reproduces a cluster's defaults (kube-control
 flags, metrics-server as upstream deploys it); `fast` is the same algorithm reacting in seconds.
 Data only: the plane, the metrics pipeline, the HPA controller and the simulator read it.
 
-Select per HPA with the annotation `autoscaling.tidal.dev/profile: fast|kubernetes`; the plane's
-default comes from `tidal up --hpa-profile` (docs/HPA.md)."""
+Select per HPA with the annotation `autoscaling.tidal.dev/profile: fast|kubernetes`
+(`tidal.api.wellknown.PROFILE_ANNOTATION`); the plane's default comes from
+`tidal up --hpa-profile` (docs/HPA.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from tidal.api import gotime
 from tidal.autoscaling.hpa.model import Settings
-
-PROFILE_ANNOTATION = "autoscaling.tidal.dev/profile"
-SYNC_PERIOD_ANNOTATION = "autoscaling.tidal.dev/sync-period"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,23 +67,20 @@ def with_settings(profile: Profile, **changes: float | bool) -> Profile:
 
 
 def parse_duration(text: str | float | int) -> float:
-    """Seconds from `15`, `1.5`, `15s`, `500ms`, `1m`, `1m30s` (Go duration subset);
-    ValueError otherwise."""
+    """Seconds from `15`, `1.5` or a Go duration (`15s`, `500ms`, `1m30s`); ValueError unless
+    positive."""
     if isinstance(text, int | float) and not isinstance(text, bool):
         if text <= 0:
             raise ValueError(f"duration must be positive: {text}")
         return float(text)
-    import re
-
     s = str(text).strip()
     try:
         value = float(s)
     except ValueError:
-        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", s)
-        if not parts or "".join(n + u for n, u in parts) != s:
+        try:
+            value = gotime.parse_duration(s) / gotime.SECOND
+        except gotime.DurationError:
             raise ValueError(f"invalid duration {text!r} (use seconds or 1m30s, 500ms)") from None
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-        value = sum(float(n) * scale[u] for n, u in parts)
     if value <= 0:
         raise ValueError(f"duration must be positive: {text!r}")
     return value

@@ -14,6 +14,7 @@ from typing import Any
 from tidal.api.meta import human_duration, parse_time
 from tidal.api.quantity import parse as parse_quantity
 from tidal.api.validation.inferenceservice import default, validate
+from tidal.api.wellknown import AUTOSCALER_CLASS, ISVC_API_VERSION
 from tidal.cli.printers import tabwrite
 from tidal.controllers.inferenceservice import render_custom_metric_hpa
 
@@ -157,7 +158,7 @@ def build(a: KServeArgs, *, cwd: str | None = None) -> list[Obj]:
     annotations.update(prometheus_annotations(a))
     custom = bool(a.scale_metric) and a.scale_metric.lower() not in BUILTIN_METRICS
     if custom:
-        annotations["serving.kserve.io/autoscalerClass"] = "external"
+        annotations[AUTOSCALER_CLASS] = "external"
 
     resources: Obj = {}
     for key, value in (("cpu", a.cpu), ("memory", a.memory)):
@@ -209,7 +210,7 @@ def build(a: KServeArgs, *, cwd: str | None = None) -> list[Obj]:
         predictor["volumes"] = volumes
 
     isvc = {
-        "apiVersion": "serving.kserve.io/v1beta1",
+        "apiVersion": ISVC_API_VERSION,
         "kind": "InferenceService",
         "metadata": {
             "name": a.name,

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from tidal.api.client import ApiClient, Obj
+from tidal.api.conditions import keep_transition_times
 from tidal.api.errors import Conflict, NotFound
 from tidal.api.events import make_event
 from tidal.api.meta import parse_time, rfc3339
@@ -233,7 +234,7 @@ def render_pod(deployment: Obj, hash_: str, suffix: str) -> Obj:
 
 def render_status(deployment: Obj, new_hash: str, pods: Iterable[PodView]) -> Obj:
     """Deployment `status`: replica counts and the Available/Progressing conditions (messages as
-    the deployment controller writes them). Transition times are filled by `merge_conditions`."""
+    the deployment controller writes them). Transition times are filled by `keep_transition_times`."""
     spec = deployment.get("spec") or {}
     replicas = int(spec.get("replicas", 1))
     unavailable_ok = resolve_int_or_percent(
@@ -277,26 +278,6 @@ def render_status(deployment: Obj, new_hash: str, pods: Iterable[PodView]) -> Ob
     if len(active) - ready > 0:
         status["unavailableReplicas"] = len(active) - ready
     return status
-
-
-def merge_conditions(old: list[Obj], new: list[Obj], now: float) -> list[Obj]:
-    """Keep `lastTransitionTime` when a condition's status did not change (Kubernetes' habit)."""
-    by_type = {c.get("type"): c for c in old or []}
-    out = []
-    for c in new:
-        prev = by_type.get(c["type"])
-        c = dict(c)
-        ts = rfc3339(now)
-        if prev and prev.get("status") == c["status"]:
-            c["lastTransitionTime"] = prev.get("lastTransitionTime") or ts
-            c["lastUpdateTime"] = (
-                prev.get("lastUpdateTime") or ts if prev.get("reason") == c["reason"] else ts
-            )
-        else:
-            c["lastTransitionTime"] = ts
-            c["lastUpdateTime"] = ts
-        out.append(c)
-    return out
 
 
 def selector_string(match_labels: dict[str, str]) -> str:
@@ -394,8 +375,8 @@ class DeploymentController:
 
     async def _write_status(self, dep: Obj, status: Obj, now: float) -> None:
         old = dep.get("status") or {}
-        status["conditions"] = merge_conditions(
-            old.get("conditions") or [], status["conditions"], now
+        status["conditions"] = keep_transition_times(
+            old.get("conditions"), status["conditions"], rfc3339(now), update_time=True
         )
         if status == old:
             return

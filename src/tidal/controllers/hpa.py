@@ -22,10 +22,11 @@ from typing import Any
 
 from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import Conflict, Invalid, NotFound, TidalError
-from tidal.api.events import make_event, rfc3339
-from tidal.api.meta import selector_string
+from tidal.api.events import make_event
+from tidal.api.meta import rfc3339, selector_string
 from tidal.api.resources import by_kind
 from tidal.api.selectors import parse_labels
+from tidal.api.wellknown import PROFILE_ANNOTATION, SYNC_PERIOD_ANNOTATION
 from tidal.autoscaling import profiles
 from tidal.autoscaling.hpa import (
     Decision,
@@ -111,15 +112,15 @@ def profile_of(hpa: Obj, default: profiles.Profile) -> tuple[profiles.Profile, f
     """The HPA's profile and sync period (annotations win; bad values fall back, logged)."""
     ann = (hpa.get("metadata") or {}).get("annotations") or {}
     prof = default
-    if ann.get(profiles.PROFILE_ANNOTATION):
+    if ann.get(PROFILE_ANNOTATION):
         try:
-            prof = profiles.get(ann[profiles.PROFILE_ANNOTATION])
+            prof = profiles.get(ann[PROFILE_ANNOTATION])
         except ValueError as exc:
             log.warning("hpa %s: %s", (hpa.get("metadata") or {}).get("name"), exc)
     period = prof.sync_period_s
-    if ann.get(profiles.SYNC_PERIOD_ANNOTATION):
+    if ann.get(SYNC_PERIOD_ANNOTATION):
         try:
-            period = profiles.parse_duration(ann[profiles.SYNC_PERIOD_ANNOTATION])
+            period = profiles.parse_duration(ann[SYNC_PERIOD_ANNOTATION])
         except ValueError as exc:
             log.warning("hpa %s: %s", (hpa.get("metadata") or {}).get("name"), exc)
     return prof, period

@@ -18,17 +18,22 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tidal.api.client import ApiClient, Obj
+from tidal.api.conditions import keep_transition_times
 from tidal.api.errors import Conflict, NotFound
 from tidal.api.meta import controller_of, owner_reference, rfc3339
-from tidal.api.validation.inferenceservice import (
+from tidal.api.wellknown import (
     AUTOSCALER_CLASS,
     DEPLOYMENT_MODE,
+    HOSTS_ANNOTATION,
+    ISVC_LABEL,
     KNATIVE_CLASS,
+    KPA_CLASS,
+    METRIC_INDEX_LABEL,
+    STOP_ANNOTATION,
 )
 from tidal.controllers.kpa import render_podautoscaler as render_kpa
 from tidal.controllers.loop import Key, Loop, Watch
 
-HOSTS_ANNOTATION = "serving.tidal.dev/hosts"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 DEFAULT_DOMAIN = "example.com"
 DEFAULT_PORT = 8080
@@ -36,8 +41,6 @@ DEFAULT_CPU_UTILIZATION = 80  # KServe DefaultCPUUtilization
 CONTAINER = "kserve-container"
 # the External metric an `autoScaling` External entry renders to (tidal.metrics.external_api)
 KSERVE_EXTERNAL_METRIC = "prometheus-query"
-ISVC_LABEL = "serving.kserve.io/inferenceservice"
-METRIC_INDEX_LABEL = "serving.tidal.dev/metric-index"
 _MODEL_ONLY = ("modelFormat", "storageUri", "runtime", "protocolVersion")
 
 
@@ -59,7 +62,7 @@ def component_labels(isvc: Obj) -> dict[str, str]:
         {
             "app": f"isvc.{predictor_name(isvc)}",
             "component": "predictor",
-            "serving.kserve.io/inferenceservice": meta["name"],
+            ISVC_LABEL: meta["name"],
         }
     )
     return labels
@@ -97,7 +100,7 @@ def uses_kpa(isvc: Obj) -> bool:
     predictor = (isvc.get("spec") or {}).get("predictor") or {}
     return (
         annotations.get(DEPLOYMENT_MODE) in ("Serverless", "Knative")
-        or annotations.get(KNATIVE_CLASS) == "kpa.autoscaling.knative.dev"
+        or annotations.get(KNATIVE_CLASS) == KPA_CLASS
         or predictor.get("scaleMetric") in ("concurrency", "rps")
     )
 
@@ -341,7 +344,7 @@ def render_hpa(isvc: Obj) -> Obj | None:
     annotations = isvc["metadata"].get("annotations") or {}
     if autoscaler_class(isvc) != "hpa" or uses_kpa(isvc):
         return None
-    if annotations.get("serving.kserve.io/stop") == "true":
+    if annotations.get(STOP_ANNOTATION) == "true":
         return None
     p = (isvc.get("spec") or {}).get("predictor") or {}
     lo = max(int(p.get("minReplicas") or 1), 1)
@@ -445,20 +448,6 @@ def render_status(isvc: Obj, deployment: Obj | None, service: Obj | None, domain
     return status
 
 
-def merge_condition_times(old: list[Obj], new: list[Obj], now: float) -> list[Obj]:
-    by_type = {c.get("type"): c for c in old or []}
-    out = []
-    for c in new:
-        c = dict(c)
-        prev = by_type.get(c["type"])
-        if prev and prev.get("status") == c["status"] and prev.get("lastTransitionTime"):
-            c["lastTransitionTime"] = prev["lastTransitionTime"]
-        else:
-            c["lastTransitionTime"] = rfc3339(now)
-        out.append(c)
-    return out
-
-
 def covers(have: Any, want: Any) -> bool:
     """True when `have` holds everything `want` says (defaults the server added are ignored)."""
     if isinstance(want, dict):
@@ -516,9 +505,7 @@ class InferenceServiceController:
         if isvc["metadata"].get("deletionTimestamp"):
             return None
         uid = isvc["metadata"].get("uid", "")
-        stopped = (isvc["metadata"].get("annotations") or {}).get(
-            "serving.kserve.io/stop"
-        ) == "true"
+        stopped = (isvc["metadata"].get("annotations") or {}).get(STOP_ANNOTATION) == "true"
 
         deployment = await self._ensure(
             render_deployment(isvc, python=self.python),
@@ -557,8 +544,8 @@ class InferenceServiceController:
             await self._ensure(pa, uid, keys=("scaleTargetRef", "containerConcurrency"))
         status = render_status(isvc, deployment, service, self.domain)
         old = isvc.get("status") or {}
-        status["conditions"] = merge_condition_times(
-            old.get("conditions") or [], status["conditions"], self.clock()
+        status["conditions"] = keep_transition_times(
+            old.get("conditions"), status["conditions"], rfc3339(self.clock())
         )
         if status != old:
             new = dict(isvc)

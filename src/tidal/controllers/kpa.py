@@ -19,11 +19,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from tidal.api import gotime
 from tidal.api.client import ApiClient, Obj
+from tidal.api.conditions import keep_transition_times
 from tidal.api.errors import Conflict, NotFound
 from tidal.api.meta import rfc3339
+from tidal.api.wellknown import ISVC_API_VERSION, ISVC_LABEL, KNATIVE_CLASS, POKE_ANNOTATION
 from tidal.autoscaling.kpa import autoscaler as asc
-from tidal.autoscaling.kpa import gotime, scaler
+from tidal.autoscaling.kpa import scaler
 from tidal.autoscaling.kpa.collector import Stat, Windows
 from tidal.autoscaling.kpa.config import KPA, TICK_INTERVAL, Config
 from tidal.autoscaling.kpa.decider import DeciderSpec, MetricSpec, make_decider, make_metric
@@ -31,12 +34,11 @@ from tidal.autoscaling.kpa.podautoscaler import from_object
 from tidal.autoscaling.kpa.status import Status, compute_status, sks_mode
 from tidal.controllers.loop import Key, Loop, Watch
 from tidal.metrics.requests import Load, RequestStats
-from tidal.router.activation import POKE_ANNOTATION
 
 log = logging.getLogger(__name__)
 TICK_S = TICK_INTERVAL / gotime.SECOND
 ROUTER_KEEPS_S = 60  # seconds of 1 s buckets the router keeps (tidal/router/stats.py)
-CLASS_ANNOTATION = "autoscaling.knative.dev/class"
+CLASS_ANNOTATION = KNATIVE_CLASS
 POKE_FRESH_S = 30.0  # an older poke stamp (read after a restart, say) is history, not a request
 
 # (namespace, service) -> "a pod of it is reachable through the router now" (Knative's probe).
@@ -126,7 +128,7 @@ def render_podautoscaler(isvc: Obj, name: str, uid: str | None = None) -> Obj:
         "metadata": {
             "name": name,
             "namespace": meta.get("namespace") or "default",
-            "labels": {"serving.kserve.io/inferenceservice": meta.get("name", "")},
+            "labels": {ISVC_LABEL: meta.get("name", "")},
             "annotations": anns,
         },
         "spec": {
@@ -138,7 +140,7 @@ def render_podautoscaler(isvc: Obj, name: str, uid: str | None = None) -> Obj:
     if uid:
         out["metadata"]["ownerReferences"] = [
             {
-                "apiVersion": isvc.get("apiVersion", "serving.kserve.io/v1beta1"),
+                "apiVersion": isvc.get("apiVersion", ISVC_API_VERSION),
                 "kind": "InferenceService",
                 "name": meta.get("name", ""),
                 "uid": uid,
@@ -164,17 +166,7 @@ def render_status(old: Obj, st: Status, service: str, generation: int | None) ->
     """The PodAutoscaler status Knative writes: scales, service names and the Active, Ready,
     ScaleTargetInitialized and SKSReady conditions (Ready follows Active and initialisation)."""
     a = st.active
-    prev = {c.get("type"): c for c in old.get("conditions") or []}
     now_active = _cond("Active", a.status, a.reason, a.message, a.last_transition)
-
-    def keep_time(c: Obj) -> Obj:
-        p = prev.get(c["type"])
-        if p and p.get("status") == c["status"] and p.get("lastTransitionTime"):
-            c["lastTransitionTime"] = p["lastTransitionTime"]
-        elif "lastTransitionTime" not in c:
-            c["lastTransitionTime"] = now_active.get("lastTransitionTime", "")
-        return c
-
     sti = _cond("ScaleTargetInitialized", "True" if st.scale_target_initialized else "Unknown")
     if a.status == "False":
         ready = _cond("Ready", "False", a.reason, a.message)
@@ -182,12 +174,11 @@ def render_status(old: Obj, st: Status, service: str, generation: int | None) ->
         ready = _cond("Ready", "Unknown", a.reason, a.message)
     else:
         ready = _cond("Ready", "True")
-    conditions = [
-        keep_time(now_active),
-        keep_time(ready),
-        keep_time(sti),
-        keep_time(_cond("SKSReady", "True")),
-    ]
+    conditions = keep_transition_times(
+        old.get("conditions"),
+        [now_active, ready, sti, _cond("SKSReady", "True")],
+        now_active.get("lastTransitionTime", ""),  # a new condition dates from the Active one
+    )
     out: Obj = dict(old)
     out.update(
         {

@@ -24,12 +24,12 @@ import httpx
 from tidal.api import errors
 from tidal.api.meta import rfc3339
 from tidal.api.selectors import parse_labels
+from tidal.api.wellknown import ISVC_LABEL, METRIC_INDEX_LABEL
 from tidal.metrics.custom_api import quantity
 
 GROUP_VERSION = "external.metrics.k8s.io/v1beta1"
 KSERVE_METRIC = "prometheus-query"
-ISVC_LABEL = "serving.kserve.io/inferenceservice"
-INDEX_LABEL = "serving.tidal.dev/metric-index"
+INDEX_LABEL = METRIC_INDEX_LABEL
 Obj = dict[str, Any]
 
 

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 import psutil
 
-from tidal.api import errors
-from tidal.api.events import rfc3339
+from tidal.api import errors, gotime
+from tidal.api.meta import rfc3339
 from tidal.api.selectors import parse_labels
 
 log = logging.getLogger("tidal.metrics.resource")
@@ -86,17 +86,9 @@ def usage(samples: Sequence[Sample], window_s: float) -> Usage | None:
 
 
 def go_duration(seconds: float) -> str:
-    """Go's `time.Duration` string: `15s`, `1.5s`, `1m0s`."""
-    ms = round(seconds * 1000)
-    if ms < 60_000:
-        s = f"{ms / 1000:.3f}".rstrip("0").rstrip(".")
-        return f"{s}s"
-    m, rest = divmod(ms, 60_000)
-    s = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
-    if m < 60:
-        return f"{m}m{s}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m}m{s}s"
+    """PodMetrics' `window`: Go's `Duration.String` of the span, to the millisecond as
+    metrics-server reports it (`15s`, `1.5s`, `1m0s`)."""
+    return gotime.format_duration(round(seconds * 1000) * gotime.MS)
 
 
 def cpu_quantity(cores: float) -> str:

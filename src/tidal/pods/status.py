@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tidal.api.events import rfc3339
+from tidal.api.meta import rfc3339
 
 CONDITIONS = (
     "PodReadyToStartContainers",

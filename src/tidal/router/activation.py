@@ -17,15 +17,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tidal.autoscaling.kpa import gotime
+from tidal.api import gotime
+from tidal.api.wellknown import (
+    ACTIVATION_TIMEOUT_ANNOTATION,
+    MAX_HELD_ANNOTATION,
+    POKE_ANNOTATION,
+)
 
 log = logging.getLogger("tidal.router.activation")
 
-MAX_HELD_ANNOTATION = "autoscaling.tidal.dev/max-held-requests"
-TIMEOUT_ANNOTATION = "autoscaling.tidal.dev/activation-timeout"
-# Set on the PodAutoscaler (same name as the Service) to the Unix time of a held request; the
-# KPA controller treats a new value as Knative's Poke.
-POKE_ANNOTATION = "autoscaling.tidal.dev/activation-requested"
+TIMEOUT_ANNOTATION = ACTIVATION_TIMEOUT_ANNOTATION
 DEFAULT_MAX_HELD = 100
 DEFAULT_ACTIVATION_TIMEOUT_S = 630.0
 REPOKE_S = 1.0  # while requests stay held, the poke is repeated this often (a plane restart)

@@ -14,11 +14,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from tidal.api.wellknown import HOSTS_ANNOTATION
 from tidal.router.activation import HoldSettings, hold_settings
 from tidal.router.choose import choose
 from tidal.router.stats import LoadStats, ServiceStats
-
-HOSTS_ANNOTATION = "serving.tidal.dev/hosts"
 
 
 class Closable(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from tidal.autoscaling.kpa import gotime
+from tidal.api import gotime
 from tidal.controllers.kpa import KpaController, service_name, target_name
 from tidal.controllers.loop import Key, Loop
 from tidal.metrics.requests import Snapshot, StaticRequestStats

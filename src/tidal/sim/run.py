@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from tidal.api import validation
+from tidal.api.hpa_defaults import default_spec
 from tidal.api.hpa_format import metric_targets
 from tidal.api.quantity import parse
-from tidal.autoscaling.hpa.spec import default_spec
 from tidal.sim.clock import TickClock
 from tidal.sim.metrics import SimMetrics
 from tidal.sim.requests import FlowTotals, RequestFlow

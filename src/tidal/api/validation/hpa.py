@@ -5,10 +5,10 @@ allowed with an Object or External metric) and per-direction `tolerance` accepte
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from tidal.api.errors import Cause
+from tidal.api.hpa_defaults import fill_defaults
 from tidal.api.quantity import parse
 from tidal.api.validation.field import dns1123_label, forbidden, invalid, not_supported, required
 
@@ -20,18 +20,6 @@ METRIC_SOURCE_TYPES = ["ContainerResource", "External", "Object", "Pods", "Resou
 SELECT_POLICIES = ["Disabled", "Max", "Min"]
 POLICY_TYPES = ["Percent", "Pods"]
 STANDARD_CONTAINER_RESOURCES = {"cpu", "memory", "ephemeral-storage"}
-DEFAULT_SCALE_UP = {
-    "stabilizationWindowSeconds": 0,
-    "selectPolicy": "Max",
-    "policies": [
-        {"type": "Pods", "value": 4, "periodSeconds": 15},
-        {"type": "Percent", "value": 100, "periodSeconds": 15},
-    ],
-}
-DEFAULT_SCALE_DOWN = {
-    "selectPolicy": "Max",
-    "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
-}
 
 
 def _d(v: Any) -> Obj:
@@ -39,36 +27,10 @@ def _d(v: Any) -> Obj:
 
 
 def default(obj: Obj) -> Obj:
-    """minReplicas 1; CPU Utilization 80 % when there are no metrics; behavior filled field by
-    field only when `spec.behavior` is present (scaleDown keeps no window: the controller's
-    flag applies)."""
+    """The API defaults (`tidal.api.hpa_defaults`), filled in place."""
     spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return obj
-    if spec.get("minReplicas") is None:
-        spec["minReplicas"] = 1
-    if not spec.get("metrics"):
-        spec["metrics"] = [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {"type": "Utilization", "averageUtilization": 80},
-                },
-            }
-        ]
-    behavior = spec.get("behavior")
-    if isinstance(behavior, dict):
-        for key, defaults in (("scaleUp", DEFAULT_SCALE_UP), ("scaleDown", DEFAULT_SCALE_DOWN)):
-            rules = behavior.get(key)
-            if rules is None:
-                behavior[key] = copy.deepcopy(defaults)
-                continue
-            if not isinstance(rules, dict):
-                continue
-            for field, value in defaults.items():
-                if rules.get(field) is None:
-                    rules[field] = copy.deepcopy(value)
+    if isinstance(spec, dict):
+        fill_defaults(spec)
     return obj
 
 

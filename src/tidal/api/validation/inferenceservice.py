@@ -21,14 +21,18 @@ from tidal.api.validation.field import (
     quantity,
     required,
 )
+from tidal.api.wellknown import (
+    AUTOSCALER_CLASS,
+    DEPLOYMENT_MODE,
+    KNATIVE_CLASS,
+    KPA_CLASS,
+    KSERVE_GROUP,
+)
 
-GROUP = "serving.kserve.io"
-DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
-AUTOSCALER_CLASS = "serving.kserve.io/autoscalerClass"
+GROUP = KSERVE_GROUP
 DEPLOYMENT_MODES = ("RawDeployment", "Standard", "Serverless", "Knative", "ModelMesh")
 AUTOSCALER_CLASSES = ("hpa", "keda", "external", "none")
 SCALE_METRICS = ("cpu", "memory", "concurrency", "rps")
-KNATIVE_CLASS = "autoscaling.knative.dev/class"
 
 ISVC_NAME_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
 _ISVC_NAME = re.compile(f"^{ISVC_NAME_FMT}$")
@@ -56,7 +60,7 @@ def _uses_kpa(obj: dict[str, Any]) -> bool:
     predictor = (obj.get("spec") or {}).get("predictor") or {}
     return (
         annotations.get(DEPLOYMENT_MODE) in ("Serverless", "Knative")
-        or annotations.get(KNATIVE_CLASS) == "kpa.autoscaling.knative.dev"
+        or annotations.get(KNATIVE_CLASS) == KPA_CLASS
         or predictor.get("scaleMetric") in ("concurrency", "rps")
     )
 

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tidal.autoscaling.cron.duration import DurationError, parse_duration_ns
+from tidal.api.gotime import DurationError, parse_duration
 
 # robfig searches at most five years past the starting year before giving up.
 YEAR_LIMIT = 5
@@ -286,7 +286,7 @@ def _descriptor(spec: str) -> Schedule:
         return _DESCRIPTORS[spec]
     if spec.startswith("@every "):
         try:
-            ns = parse_duration_ns(spec[len("@every ") :])
+            ns = parse_duration(spec[len("@every ") :])
         except DurationError as exc:
             raise ScheduleError(f"Failed to parse duration {spec}: {exc}") from exc
         ns = max(ns, 1_000_000_000)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-Obj = dict[str, Any]
+from tidal.api.wellknown import ISVC_LABEL
 
-ISVC_LABEL = "serving.kserve.io/inferenceservice"
+Obj = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 No I/O, no clock: `now`, the metrics and the history come in; scale, status, events and the
 new history go out. See docs/HPA.md and ../shared/reference/hpa.md."""
 
+from tidal.api.hpa_defaults import default_spec
 from tidal.autoscaling.hpa.decide import decide, rescale_failed
 from tidal.autoscaling.hpa.model import (
     Decision,
@@ -16,7 +17,6 @@ from tidal.autoscaling.hpa.model import (
     ScaleEvent,
     Settings,
 )
-from tidal.autoscaling.hpa.spec import default_spec
 
 __all__ = [
     "Decision",

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from tidal.api.events import rfc3339
+from tidal.api.hpa_defaults import default_spec
+from tidal.api.meta import rfc3339
 from tidal.api.quantity import format_binary, format_decimal, milli
 from tidal.api.selectors import parse_labels
 from tidal.autoscaling.hpa import normalize
@@ -31,7 +32,7 @@ from tidal.autoscaling.hpa.replicas import (
     sat_sum,
     usage_ratio_replicas,
 )
-from tidal.autoscaling.hpa.spec import default_spec, go_selector, has_object_or_external, tolerances
+from tidal.autoscaling.hpa.spec import go_selector, has_object_or_external, tolerances
 
 Obj = dict[str, Any]
 

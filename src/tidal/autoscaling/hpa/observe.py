@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tidal.api import gotime
 from tidal.api.meta import parse_time
 from tidal.api.quantity import milli
 from tidal.autoscaling.hpa.model import MetricData, Pod, Sample
@@ -16,16 +17,14 @@ DEFAULT_WINDOW_S = 60.0  # metricServerDefaultMetricWindow
 
 
 def go_duration(text: str | None, default: float = DEFAULT_WINDOW_S) -> float:
-    """Seconds of a Go duration string (`15s`, `1m0s`, `1.5s`, `500ms`)."""
+    """Seconds of PodMetrics' `window` (a Go duration: `15s`, `1m0s`, `1.5s`, `500ms`); the
+    metrics server's default window when it is missing or not a duration."""
     if not text:
         return default
-    import re
-
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", str(text))
-    if not parts:
+    try:
+        return gotime.parse_duration(str(text)) / gotime.SECOND
+    except gotime.DurationError:
         return default
-    scale = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * scale[u] for n, u in parts)
 
 
 def pod_from_obj(obj: Mapping[str, Any]) -> Pod:

@@ -1,59 +1,13 @@
-"""Reading an autoscaling/v2 HPA spec the way the controller does: API defaults
-(`pkg/apis/autoscaling/v2/defaults.go`), per-HPA tolerances, and the metric names that appear in
+"""Reading an autoscaling/v2 HPA spec the way the controller does (the API defaults are
+`tidal.api.hpa_defaults`): per-HPA tolerances, and the metric names that appear in
 conditions and events (`horizontal.go`)."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 from tidal.api.quantity import parse
-
-DEFAULT_CPU_UTILIZATION = 80
-DEFAULT_SCALE_UP: dict[str, Any] = {
-    "stabilizationWindowSeconds": 0,
-    "selectPolicy": "Max",
-    "policies": [
-        {"type": "Pods", "value": 4, "periodSeconds": 15},
-        {"type": "Percent", "value": 100, "periodSeconds": 15},
-    ],
-}
-DEFAULT_SCALE_DOWN: dict[str, Any] = {
-    "selectPolicy": "Max",
-    "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
-}
-
-
-def default_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `spec` with the API server's defaults: minReplicas 1, CPU 80 % when no metrics,
-    and behavior filled field by field only when `behavior` is present."""
-    out = copy.deepcopy(dict(spec))
-    if out.get("minReplicas") is None:
-        out["minReplicas"] = 1
-    if not out.get("metrics"):
-        out["metrics"] = [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {
-                        "type": "Utilization",
-                        "averageUtilization": DEFAULT_CPU_UTILIZATION,
-                    },
-                },
-            }
-        ]
-    behavior = out.get("behavior")
-    if behavior is not None:
-        for key, defaults in (("scaleUp", DEFAULT_SCALE_UP), ("scaleDown", DEFAULT_SCALE_DOWN)):
-            rules = behavior.get(key)
-            rules = {} if rules is None else rules
-            for field, value in defaults.items():
-                if rules.get(field) is None:
-                    rules[field] = copy.deepcopy(value)
-            behavior[key] = rules
-    return out
 
 
 def tolerances(spec: Mapping[str, Any], default: float) -> tuple[float, float]:

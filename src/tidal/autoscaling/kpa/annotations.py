@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tidal.autoscaling.kpa import gotime
+from tidal.api import gotime
+from tidal.api.wellknown import KNATIVE_AUTOSCALING_GROUP
 from tidal.autoscaling.kpa.config import (
     HPA,
     KPA,
@@ -30,7 +31,7 @@ from tidal.autoscaling.kpa.golang import (
     parse_int32,
 )
 
-GROUP = "autoscaling.knative.dev"
+GROUP = KNATIVE_AUTOSCALING_GROUP
 CONCURRENCY = "concurrency"
 RPS = "rps"
 CPU = "cpu"

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from tidal.autoscaling.kpa import gotime
+from tidal.api import gotime
 
 # The weighted average's smallest decay multiplier and the weight sum it aims for.
 MIN_EXPONENT = 0.2

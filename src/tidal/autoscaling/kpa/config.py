@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
-from tidal.autoscaling.kpa import gotime
+from tidal.api import gotime
+from tidal.api.wellknown import KPA_CLASS
 from tidal.autoscaling.kpa.golang import (
     format_float_v,
     parse_bool,
@@ -15,7 +16,7 @@ from tidal.autoscaling.kpa.golang import (
     quote,
 )
 
-KPA = "kpa.autoscaling.knative.dev"
+KPA = KPA_CLASS
 HPA = "hpa.autoscaling.knative.dev"
 TARGET_MIN = 0.01
 WINDOW_MIN = 6 * gotime.SECOND

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tidal.api import gotime
 from tidal.autoscaling.kpa import annotations as ann
-from tidal.autoscaling.kpa import gotime
 from tidal.autoscaling.kpa.config import BUCKET_SIZE, TARGET_MIN, Config
 from tidal.autoscaling.kpa.podautoscaler import PodAutoscaler
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tidal.autoscaling.kpa import gotime
+from tidal.api import gotime
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from tidal.api import gotime
 from tidal.autoscaling.kpa import annotations as ann
-from tidal.autoscaling.kpa import gotime
 from tidal.autoscaling.kpa.config import Config
 
 REACHABLE = "Reachable"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tidal.autoscaling.kpa import gotime
+from tidal.api import gotime
 from tidal.autoscaling.kpa.config import Config
 from tidal.autoscaling.kpa.decider import initial_scale, stable_window
 from tidal.autoscaling.kpa.podautoscaler import PodAutoscaler

@@ -11,6 +11,7 @@ from typing import Any
 from tidal.api.client import ApiClient
 from tidal.api.errors import ApiError, Conflict, NotFound
 from tidal.api.meta import owner_reference
+from tidal.api.wellknown import ISVC_LABEL
 from tidal.cli import arena
 from tidal.cli.env import Env
 from tidal.cli.kube import CliError, context_namespace, run
@@ -266,7 +267,7 @@ def cmd_get(args: Any, env: Env) -> int:
                 + "\n"
             )
             return 1
-        sel = f"serving.kserve.io/inferenceservice={name}"
+        sel = f"{ISVC_LABEL}={name}"
         deps = (await client.list("Deployment", ns, label_selector=sel)).get("items", [])
         pods = (await client.list("Pod", ns, label_selector=sel)).get("items", [])
         if args.output == "wide":
@@ -311,9 +312,7 @@ def cmd_list(args: Any, env: Env) -> int:
         ).get("items", [])
         deps: dict[str, list] = {}
         for d in (await client.list("Deployment", ns)).get("items", []):
-            owner = ((d.get("metadata") or {}).get("labels") or {}).get(
-                "serving.kserve.io/inferenceservice"
-            )
+            owner = ((d.get("metadata") or {}).get("labels") or {}).get(ISVC_LABEL)
             if owner:
                 deps.setdefault(owner, []).append(d)
         env.out(arena.format_serve_list(isvcs, deps, all_namespaces=args.all_namespaces))
@@ -375,7 +374,7 @@ async def delete_service(client: ApiClient, name: str, ns: str) -> None:
             await client.delete(kind, n, ns)
         except NotFound:
             pass
-    sel = f"serving.kserve.io/inferenceservice={name}"
+    sel = f"{ISVC_LABEL}={name}"
     for pod in (await client.list("Pod", ns, label_selector=sel)).get("items", []):
         if not pod["metadata"].get("deletionTimestamp"):
             try:
@@ -386,7 +385,7 @@ async def delete_service(client: ApiClient, name: str, ns: str) -> None:
 
 def _made_for(obj: dict, name: str) -> bool:
     meta = obj.get("metadata") or {}
-    if (meta.get("labels") or {}).get("serving.kserve.io/inferenceservice") == name:
+    if (meta.get("labels") or {}).get(ISVC_LABEL) == name:
         return True
     if any(r.get("kind") == "InferenceService" for r in meta.get("ownerReferences") or []):
         return True

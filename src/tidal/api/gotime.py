@@ -1,5 +1,8 @@
-"""Go's time arithmetic, as Knative's autoscaler relies on it: integer nanoseconds, `Truncate`
-relative to year 1, truncating integer division, `ParseDuration` and `Duration.String`.
+"""Go's `time.Duration` and `time.Time` arithmetic, the one home of Go durations in tidal:
+`ParseDuration` (CronHPA's `@every 1h30m`, Knative's annotations and config-autoscaler, the
+HPA's sync-period annotation, PodMetrics' `window`), `Duration.String` (PodMetrics' `window`,
+the KPA's messages), and what Knative's autoscaler relies on: integer nanoseconds, `Truncate`
+relative to year 1, truncating integer division.
 
 Instants are `int` nanoseconds since the Unix epoch; Go's zero `time.Time{}` is `ZERO`. Keeping
 Go's rounding rules (not Python's floor) is what makes the bucket indexes and the window counts
