@@ -224,7 +224,8 @@ def test_static_router_process(tmp_path, start_pod) -> None:  # type: ignore[no-
                     got += chunk
                 answers.append(got)
             assert all(a.startswith(b"HTTP/1.1 200") and b"pod-s" in a for a in answers)
-        assert httpx.get(f"http://127.0.0.1:{p['admin_port']}/healthz").text == "ok"
+        health = httpx.get(f"http://127.0.0.1:{p['admin_port']}/healthz").json()
+        assert health == {"ok": True, "pid": proc.pid, "port": p["port"], **p}
     finally:
         stop_process(proc)
 

@@ -6,6 +6,13 @@ Routes come from the API (Services and Endpoints, over HTTPS with the kubeconfig
 from `--static FILE` (a table snapshot, for benchmarks and tests without an API). With
 `--state-file` the table is saved on every change and loaded at start, so a router restarted
 while the API is down still serves the endpoints it last knew.
+
+The plane binds the ingress and admin ports itself and passes the listening sockets
+(`--listen-fd`, `--admin-fd`): a port another process holds is then the plane's clear error, and
+while a router restarts the kernel keeps queueing connections on the socket. The router listens
+and loads its state file before it imports the API client, so a restart routes again quickly.
+The admin port needs a bearer token: `--admin-token-file`, else the kubeconfig's token (a
+`--static` router without either leaves it open, for benchmarks).
 """
 
 from __future__ import annotations
@@ -17,12 +24,13 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
-from tidal.router.activation import Poker
+from tidal.router.activation import PodCheck, Poker
 from tidal.router.admin import serve_admin
-from tidal.router.proxy import Router
+from tidal.router.proxy import Router, Timeouts
 from tidal.router.table import RoutingTable
 
 log = logging.getLogger("tidal.router")
@@ -38,11 +46,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--admin-host", default="127.0.0.1")
     p.add_argument("--admin-port", type=int, default=0, help="admin port for /metrics, /stats")
     p.add_argument("--state-file", help="save the table here on change; load it at start")
-    p.add_argument("--ports-file", help='write {"port": N, "admin_port": M} here once listening')
+    p.add_argument(
+        "--ports-file", help='write {"port": N, "admin_port": M, "pid": P} here once listening'
+    )
+    p.add_argument("--listen-fd", type=int, help="an inherited listening socket for the ingress")
+    p.add_argument("--admin-fd", type=int, help="an inherited listening socket for the admin port")
+    p.add_argument("--admin-token-file", help="bearer token the admin port requires")
+    d = Timeouts()
+    p.add_argument("--connect-timeout", type=float, default=d.connect_s, help="seconds (3)")
+    p.add_argument(
+        "--response-timeout", type=float, default=d.response_s, help="pod silence, seconds (300)"
+    )
+    p.add_argument("--header-timeout", type=float, default=d.header_s, help="seconds (10)")
+    p.add_argument("--body-timeout", type=float, default=d.body_s, help="seconds (10)")
+    p.add_argument("--keepalive-timeout", type=float, default=d.keepalive_s, help="seconds (75)")
     args = p.parse_args(argv)
     if not args.kubeconfig and not args.static:
         p.error("one of --kubeconfig or --static is required")
+    for name in ("connect", "response", "header", "body", "keepalive"):
+        if getattr(args, f"{name}_timeout") <= 0:
+            p.error(f"--{name}-timeout must be a positive number of seconds")
     return args
+
+
+def timeouts_from(args: argparse.Namespace) -> Timeouts:
+    return Timeouts(
+        connect_s=args.connect_timeout,
+        response_s=args.response_timeout,
+        header_s=args.header_timeout,
+        body_s=args.body_timeout,
+        keepalive_s=args.keepalive_timeout,
+        tick_s=min(0.5, args.header_timeout / 4, args.body_timeout / 4),
+    )
+
+
+def admin_token(args: argparse.Namespace) -> str | None:
+    """The admin port's bearer token: the token file, else the kubeconfig user's token."""
+    if args.admin_token_file:
+        return Path(args.admin_token_file).read_text().strip()
+    if args.kubeconfig:
+        try:
+            import yaml
+
+            doc = yaml.safe_load(Path(args.kubeconfig).read_text()) or {}
+            for user in doc.get("users") or []:
+                token = (user.get("user") or {}).get("token")
+                if token:
+                    return str(token)
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("no admin token from %s: %s", args.kubeconfig, exc)
+    return None
+
+
+def _inherited(fd: int | None) -> socket.socket | None:
+    if fd is None:
+        return None
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(False)
+    return sock
 
 
 def _make_client(kubeconfig: str, context: str | None):  # type: ignore[no-untyped-def]
@@ -74,15 +135,29 @@ async def amain(args: argparse.Namespace) -> None:
             table.load(json.loads(Path(args.state_file).read_text()))
         except (ValueError, OSError, TypeError) as exc:
             log.warning("ignoring state file %s: %s", args.state_file, exc)
-    client = None if args.static else _make_client(args.kubeconfig, args.context)
-    router = Router(table, asyncio.get_running_loop(), Poker(client) if client else None)
-    port = await router.listen(args.host, args.port)
-    admin, admin_port = await serve_admin(table, args.admin_host, args.admin_port)
+    loop = asyncio.get_running_loop()
+    router = Router(table, loop, timeouts=timeouts_from(args))
+    port = await router.listen(args.host, args.port, _inherited(args.listen_fd))
+    ident: dict[str, object] = {"port": port}
+    admin, admin_port = await serve_admin(
+        table,
+        args.admin_host,
+        args.admin_port,
+        token=admin_token(args),
+        sock=_inherited(args.admin_fd),
+        ident=ident,
+    )
+    ident["admin_port"] = admin_port
     if args.ports_file:
         tmp = Path(args.ports_file + ".tmp")
-        tmp.write_text(json.dumps({"port": port, "admin_port": admin_port}))
+        tmp.write_text(json.dumps({"port": port, "admin_port": admin_port, "pid": os.getpid()}))
         os.replace(tmp, args.ports_file)
     log.info("router on %s:%d, admin on %s:%d", args.host, port, args.admin_host, admin_port)
+    # the API client after listening: its imports are the slow part of a restart
+    client = None if args.static else _make_client(args.kubeconfig, args.context)
+    if client is not None:
+        router.poker = Poker(client)
+        router.pods = PodCheck(client)
     tasks = []
     if client is not None:
         from tidal.router.feeder import Feeder
@@ -91,7 +166,6 @@ async def amain(args: argparse.Namespace) -> None:
     if args.state_file:
         tasks.append(asyncio.create_task(_save_state(table, Path(args.state_file))))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()

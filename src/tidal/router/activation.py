@@ -4,8 +4,10 @@ with no ready endpoint, and the poke that tells the autoscaler at once.
 Settings come from the Service's annotations (the InferenceService's own annotations reach its
 Service): `autoscaling.tidal.dev/max-held-requests` (default 100) and
 `autoscaling.tidal.dev/activation-timeout` (a Go duration or seconds; default 630 s, Knative's
-activation timeout: the 600 s progress deadline plus its 30 s buffer). The decisions here are
-pure; `Poker` is the plumbing that carries the poke to the control plane through the API.
+activation timeout: the 600 s progress deadline plus its 30 s buffer). A held Service whose
+every pod is crash-looping or cannot be scheduled does not wait that long: its requests get a
+503 naming the reason as soon as the pods say so (`pods_verdict`). The decisions here are pure;
+`Poker` and `PodCheck` are the plumbing to the API.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,5 +137,110 @@ class Poker:
             raise
         except Exception as exc:  # NotFound, the API down: the next poke tries again
             log.debug("poke %s: %s", service, exc)
+        finally:
+            self._busy.discard(service)
+
+
+# Waiting reasons of a container that will not start by itself (the kubelet's back-offs and
+# configuration errors): a pod showing one is failing, not starting.
+FAILING_WAIT_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+
+
+def pod_failure(pod: Mapping[str, Any]) -> tuple[str, str] | None:
+    """PURE: (reason, detail) when the pod is failing to come up, else None. Unschedulable:
+    `PodScheduled` False (`FailedScheduling`); a container waiting in a failing reason."""
+    status = pod.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return "Unschedulable", cond.get("message") or cond.get("reason") or "unschedulable"
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(key) or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason in FAILING_WAIT_REASONS:
+                return reason, waiting.get("message") or f"container {cs.get('name')}: {reason}"
+    return None
+
+
+def pods_verdict(service: str, pods: Iterable[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """PURE: (reason, message) for a 503 when every live pod of a held Service is failing to
+    come up, else None (keep holding: no pods yet means a scale-up is on its way). Terminating
+    and finished pods do not count. One reason names it when all agree, else `PodsFailing`."""
+    failing: list[tuple[str, str, str]] = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            continue
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        failure = pod_failure(pod)
+        if failure is None:
+            return None
+        failing.append((str(meta.get("name", "")), *failure))
+    if not failing:
+        return None
+    reasons = sorted({r for _, r, _ in failing})
+    counts = ", ".join(f"{sum(1 for f in failing if f[1] == r)} {r}" for r in reasons)
+    name, _, detail = failing[0]
+    message = (
+        f"service {service} has no ready endpoint and none of its pods is coming up "
+        f"({counts}); pod {name}: {detail}"
+    )
+    return (reasons[0] if len(reasons) == 1 else "PodsFailing"), message
+
+
+class PodCheck:
+    """Lists a held Service's pods (its selector, through the API) at most every `every_s`,
+    one list in flight per Service, and hands `pods_verdict` to a callback. Only Services with
+    held requests are looked at, so an idle router costs the API nothing."""
+
+    def __init__(
+        self, client: Any, clock: Callable[[], float] = time.monotonic, every_s: float = REPOKE_S
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+        self._busy: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def check(
+        self,
+        service: str,
+        selector: str,
+        on_verdict: Callable[[str, tuple[str, str] | None], None],
+    ) -> None:
+        now = self.clock()
+        if service in self._busy or not should_poke(self._last.get(service), now, self.every_s):
+            return
+        self._last[service] = now
+        self._busy.add(service)
+        task = asyncio.get_running_loop().create_task(self._list(service, selector, on_verdict))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _list(
+        self,
+        service: str,
+        selector: str,
+        on_verdict: Callable[[str, tuple[str, str] | None], None],
+    ) -> None:
+        ns = service.split("/", 1)[0]
+        try:
+            listed = await self.client.list("Pod", ns, label_selector=selector)
+            on_verdict(service, pods_verdict(service, listed.get("items") or []))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the API down: keep holding; the next check tries again
+            log.debug("pods of %s: %s", service, exc)
         finally:
             self._busy.discard(service)

@@ -11,23 +11,37 @@ it waits, in arrival order, counted as in flight for the Service, while the auto
 at once; it is forwarded as soon as an endpoint is ready, or answered 503 when the Service holds
 its limit already or the activation timeout passes (`tidal.router.activation`).
 
-A request is retried on another endpoint only when its connection was refused (it never reached
-a pod). Errors the router makes itself are JSON: 404 unknown host, 503 held too long or too many
-held, 502 pod unreachable or connection lost before any response byte.
+A request is retried on another endpoint only when it never reached a pod: its connection was
+refused, timed out, or closed before the request was written. Errors the router makes itself are
+JSON with a `reason`: 404 unknown host, 503 held too long, too many held or every pod failing,
+502 pod unreachable or connection lost before any response byte, 504 pod silent too long, 408 a
+client too slow, 431 a head over 64 KiB.
+
+Timeouts (`Timeouts`) cost nothing per request: each side stamps a coarse clock (`_now`, updated
+by one sweep per router every `tick_s`) when bytes arrive, and the sweep closes whatever has been
+silent too long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import httptools
 import orjson
 
-from tidal.router.activation import Poker, overflow_message, timeout_message
+from tidal.router.activation import (
+    REPOKE_S,
+    PodCheck,
+    Poker,
+    overflow_message,
+    timeout_message,
+)
 from tidal.router.table import Backend, Endpoint, RoutingTable
 
 log = logging.getLogger("tidal.router")
@@ -42,10 +56,28 @@ POOL_IDLE_S = 4.0
 REASONS = {
     400: b"Bad Request",
     404: b"Not Found",
+    408: b"Request Timeout",
     431: b"Request Header Fields Too Large",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
+    504: b"Gateway Timeout",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long the router waits (docs/ROUTER.md, "Timeouts"); checked every `tick_s`."""
+
+    connect_s: float = CONNECT_TIMEOUT_S  # TCP connect to a pod; then the next pod is tried
+    response_s: float = 300.0  # the pod silent this long while a response is due/streaming: 504
+    header_s: float = 10.0  # a client's whole request head, from its first byte (or accept): 408
+    body_s: float = 10.0  # a client silent this long in the middle of a request body: 408
+    keepalive_s: float = 75.0  # an idle client connection between requests is closed
+    tick_s: float = 0.5
+
+
+# A coarse clock (loop.time()), stamped by the sweeps: reading it per chunk costs one global load.
+_now = 0.0
 
 
 def _json_response(code: int, body: dict[str, Any], keep_alive: bool) -> bytes:
@@ -58,6 +90,15 @@ def _json_response(code: int, body: dict[str, Any], keep_alive: bool) -> bytes:
             payload,
         )
     )
+
+
+def head_too_large(buffered: bytes, limit: int = MAX_HEAD) -> bool:
+    """PURE: the request head at the start of `buffered` (which may go on into the body) is
+    longer than `limit`, or is not over yet and `buffered` already is."""
+    if len(buffered) <= limit:
+        return False
+    end = buffered.find(b"\r\n\r\n", 0, limit + 4)
+    return end < 0
 
 
 class Upstream(asyncio.Protocol):
@@ -79,6 +120,7 @@ class Upstream(asyncio.Protocol):
         "keep_alive",
         "out",
         "parser",
+        "seen",
         "status",
         "transport",
     )
@@ -96,12 +138,14 @@ class Upstream(asyncio.Protocol):
         self.head_only = False  # answering a HEAD request
         self.out = b""
         self.idle_since = 0.0
+        self.seen = _now  # last byte from the pod, or the request sent to it (coarse clock)
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.seen = _now
         client = self.client
         if client is None:  # bytes on an idle connection: the pod is misbehaving
             self.close()
@@ -229,6 +273,10 @@ class ClientConn(asyncio.Protocol):
         self.in_head = True
         self.is_head = False
         self.ended_here = False
+        self.seq = 0  # requests begun on this connection (a late connect finds it moved on)
+        self.seen = _now  # last byte from the client, or the end of its last answer
+        self.head_since: float | None = _now  # a head is due since then (None: between requests)
+        self.last_error = ""
         self._reset()
 
     def _reset(self) -> None:
@@ -249,13 +297,17 @@ class ClientConn(asyncio.Protocol):
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.router.conns.add(self)
         peer = transport.get_extra_info("peername")
         if peer:
             self.xff = b"\r\nx-forwarded-for: " + str(peer[0]).encode()
 
     def data_received(self, data: bytes) -> None:
+        self.seen = _now
         self.ended_here = False
         if self.in_head:
+            if self.head_since is None:
+                self.head_since = _now
             self.head = self.head + data if self.head else data
         elif not self.discard:
             self._send_body(data)
@@ -270,11 +322,12 @@ class ClientConn(asyncio.Protocol):
             else:
                 self._abort()
         else:
-            if self.in_head and len(self.head) > MAX_HEAD:
-                self._write_close(_json_response(431, {"error": "request header too large"}, False))
+            if self.in_head and not self.closing and head_too_large(self.head):
+                self._head_too_large()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        self.router.conns.discard(self)
         if self.active:
             up = self.upstream
             self.upstream = None
@@ -296,11 +349,16 @@ class ClientConn(asyncio.Protocol):
         if self.active or self.ended_here:  # a second request in the same bytes: pipelining
             raise httptools.HttpParserError("pipelined requests are not supported")
         self._reset()
+        self.seq += 1
         self.in_head = True
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        self.head_since = None
         head, self.head = self.head, b""
+        if head_too_large(head):  # the whole head came in one read: same limit, same answer
+            self._head_too_large()
+            return
         self.keep_alive = self.parser.should_keep_alive()
         host = find_host(head)
         backend = self.router.table.lookup(host)
@@ -321,8 +379,20 @@ class ClientConn(asyncio.Protocol):
         self.req_done = True
         self.in_head = True
         self.ended_here = True
+        if not self.active:
+            self.head_since = None
         if self.discard and not self.active and self.keep_alive and not self.closing:
             self._reset()
+
+    def _head_too_large(self) -> None:
+        self.discard = True
+        self._write_close(
+            _json_response(
+                431,
+                {"error": f"request head over {MAX_HEAD} bytes", "reason": "HeadTooLarge"},
+                False,
+            )
+        )
 
     # forwarding
     def _send_body(self, data: bytes) -> None:
@@ -346,8 +416,10 @@ class ClientConn(asyncio.Protocol):
                 self._hold(backend)
                 return
             msg = f"no endpoint of service {backend.key} accepted the connection"
+            if self.last_error:
+                msg += f" (last: {self.last_error})"
             backend.stats.observe(502, time.time() - self.t0)
-            self._send_own(502, {"error": msg})
+            self._send_own(502, {"error": msg, "reason": "ConnectFailed"})
             return
         self.tried = self.tried | {idx}
         self.endpoint = ep
@@ -365,11 +437,18 @@ class ClientConn(asyncio.Protocol):
             elif not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 self._attach(conn)
                 return
-        self.loop.create_task(self._connect(ep))
+        task = self.loop.create_task(self._connect(ep, self.seq))
+        self.router.tasks.add(task)
+        task.add_done_callback(self.router.tasks.discard)
 
     # holding (the activator)
     def _hold(self, backend: Backend) -> None:
         """No ready endpoint: wait for one (bounded), counted as in flight for the service."""
+        verdict = backend.verdict
+        if verdict is not None and self.router.verdict_fresh(backend):
+            backend.stats.observe(503, time.time() - self.t0)
+            self._send_own(503, {"error": verdict[1], "reason": verdict[0]})
+            return
         limit = backend.hold.max_held
         if len(backend.held) >= limit:
             backend.stats.observe(503, time.time() - self.t0)
@@ -384,7 +463,7 @@ class ClientConn(asyncio.Protocol):
         backend.held.append(self)
         backend.held_total += 1
         self.hold_timer = self.loop.call_later(backend.hold.timeout_s, self._hold_expired)
-        self.router.poke(backend.key)
+        self.router.poke(backend)
 
     def _unhold(self) -> None:
         timer, self.hold_timer = self.hold_timer, None
@@ -406,20 +485,23 @@ class ClientConn(asyncio.Protocol):
             {"error": timeout_message(backend.key, backend.hold.timeout_s), "reason": "Timeout"},
         )
 
-    def released(self, stopping: bool = False) -> None:
-        """The service got a ready endpoint (or went away): forward now, or answer 503."""
+    def released(self, stopping: bool = False, failing: tuple[str, str] | None = None) -> None:
+        """The service got a ready endpoint (or went away, or every pod of it is failing):
+        forward now, or answer 503 naming the reason."""
         if self.hold_timer is None:
             return
         self.hold_timer.cancel()
         self.hold_timer = None
         backend = self.backend
         assert backend is not None
-        if backend.endpoints and not stopping:
+        if backend.endpoints and not stopping and failing is None:
             self._dispatch()
             return
         self._finish(503)
         if stopping:
             msg, reason = "the router is stopping", "RouterStopping"
+        elif failing is not None:
+            reason, msg = failing
         else:
             msg, reason = (
                 f"service {backend.key} was removed while requests were held",
@@ -427,39 +509,57 @@ class ClientConn(asyncio.Protocol):
             )
         self._send_own(503, {"error": msg, "reason": reason})
 
-    async def _connect(self, ep: Endpoint) -> None:
+    async def _connect(self, ep: Endpoint, seq: int) -> None:
+        """A new connection to `ep` for request `seq`; nothing escapes this task."""
         try:
-            _, conn = await asyncio.wait_for(
-                self.loop.create_connection(lambda: Upstream(ep), ep.ip, ep.port),
-                CONNECT_TIMEOUT_S,
-            )
-        except (OSError, TimeoutError) as exc:
-            log.info("connect to %s:%s failed: %s", ep.ip, ep.port, exc)
-            if not self.active:  # the client went away meanwhile (already counted)
+            try:
+                _, conn = await asyncio.wait_for(
+                    self.loop.create_connection(lambda: Upstream(ep), ep.ip, ep.port),
+                    self.router.timeouts.connect_s,
+                )
+            except (OSError, TimeoutError) as exc:
+                if self.active and seq == self.seq:
+                    self._connect_failed(ep, str(exc) or "connect timed out")
                 return
-            # never reached the pod: take it off this endpoint and try another one
-            self.active = False
-            self.counted = False
-            now = time.time()
-            ep.stats.finish(now)
-            self.backend.stats.finish(now)  # type: ignore[union-attr]
-            self.endpoint = None
-            if len(self.tried) >= MAX_CONNECT_TRIES:
-                self.tried = frozenset(range(len(self.backend.endpoints)))  # type: ignore[union-attr]
-            self._dispatch()
-            return
-        if not self.active:
-            ep.idle.append(conn)
-            return
-        self._attach(conn)
+            if not self.active or seq != self.seq:  # the request ended meanwhile: keep it
+                conn.idle_since = time.time()
+                ep.idle.append(conn)
+                return
+            self._attach(conn)
+        except Exception as exc:  # a bug here must answer the client, not strand it
+            log.exception("forwarding to %s:%s", ep.ip, ep.port)
+            if self.active and seq == self.seq:
+                self._upstream_failed(None, 502, f"router error: {exc}", "RouterError")
+
+    def _connect_failed(self, ep: Endpoint, why: str) -> None:
+        """The request never reached `ep`: take it off that endpoint and try another one."""
+        log.info("connect to %s:%s failed: %s", ep.ip, ep.port, why)
+        self.last_error = f"{ep.key}: {why}"
+        self.active = False
+        self.counted = False
+        now = time.time()
+        ep.stats.finish(now)
+        backend = self.backend
+        assert backend is not None
+        backend.stats.finish(now)
+        self.endpoint = None
+        if len(self.tried) >= MAX_CONNECT_TRIES:
+            self.tried = frozenset(range(len(backend.endpoints)))
+        self._dispatch()
 
     def _attach(self, conn: Upstream) -> None:
+        transport = conn.transport
+        if conn.closed or transport is None or transport.is_closing():
+            # closed (reset) between connect and now: the request was not sent, retry it
+            self._connect_failed(conn.endpoint, "connection closed before the request was sent")
+            return
         self.upstream = conn
         conn.client = self
         conn.head_only = self.is_head
+        conn.seen = _now
         pending = self.pending
         self.pending = None
-        conn.transport.write(b"".join(pending) if pending else b"")  # type: ignore[union-attr]
+        transport.write(b"".join(pending) if pending else b"")
         if self.pending_size > PENDING_LIMIT and self.transport is not None:
             self.transport.resume_reading()
 
@@ -478,6 +578,8 @@ class ClientConn(asyncio.Protocol):
             self._close()  # the client saw the pod's `connection: close` (or asked for it)
         elif not self.req_done:
             self.discard = True  # drop the rest of the body; reset at its end
+        else:
+            self.head_since = None
 
     def upstream_lost(self, conn: Upstream) -> None:
         """The pod closed the connection before the response ended."""
@@ -488,12 +590,74 @@ class ClientConn(asyncio.Protocol):
             self._write_close(
                 _json_response(
                     502,
-                    {"error": f"connection to pod {conn.endpoint.key} closed before a response"},
+                    {
+                        "error": f"connection to pod {conn.endpoint.key} closed before a response",
+                        "reason": "UpstreamClosed",
+                    },
                     False,
                 )
             )
         else:
             self._finish(conn.status or 502)
+            self._close()
+
+    def _upstream_failed(self, up: Upstream | None, code: int, msg: str, reason: str) -> None:
+        """Give up on the request: close its pod connection; answer `code` unless the pod's
+        answer has begun (then the client sees the connection close, as with a proxy)."""
+        self.upstream = None
+        began = False
+        if up is not None:
+            began = up.got_bytes
+            up.client = None
+            up.close()
+        self._finish(code)
+        self.discard = True
+        if began:
+            self._close()
+        else:
+            self._write_close(_json_response(code, {"error": msg, "reason": reason}, False))
+
+    # timeouts (the router's sweep calls this every tick for every client connection)
+    def check(self, now: float, t: Timeouts) -> None:
+        if self.closing or self.transport is None:
+            return
+        reading = self.transport.is_reading()  # paused: the router's back-pressure, not theirs
+        if self.active:
+            if not self.req_done and reading and now - self.seen > t.body_s:
+                self._upstream_failed(
+                    self.upstream,
+                    408,
+                    f"no request body bytes for {t.body_s:g}s",
+                    "ClientBodyTimeout",
+                )
+                return
+            up = self.upstream
+            if (
+                up is not None
+                and up.transport is not None
+                and up.transport.is_reading()
+                and now - up.seen > t.response_s
+            ):
+                self._upstream_failed(
+                    up,
+                    504,
+                    f"pod {up.endpoint.key} sent nothing for {t.response_s:g}s",
+                    "UpstreamTimeout",
+                )
+            return
+        if self.head_since is not None:
+            if now - self.head_since > t.header_s:
+                if self.head:
+                    msg = f"request head not complete within {t.header_s:g}s"
+                    self._write_close(
+                        _json_response(408, {"error": msg, "reason": "ClientHeaderTimeout"}, False)
+                    )
+                else:
+                    self._close()
+        elif not self.req_done:  # the rest of a body answered early (discarded)
+            if reading and now - self.seen > t.body_s:
+                self._close()
+        elif now - self.seen > t.keepalive_s:
             self._close()
 
     # answers the router makes itself
@@ -503,10 +667,12 @@ class ClientConn(asyncio.Protocol):
         if self.transport is None or self.closing:
             return
         self.transport.write(_json_response(code, body, self.keep_alive))
+        self.seen = _now
         if not self.keep_alive:
             self._close()
         elif self.req_done:
             self._reset()
+            self.head_since = None
 
     def _fail(self, code: int, message: str) -> None:
         self._write_close(_json_response(code, {"error": message}, False))
@@ -515,6 +681,7 @@ class ClientConn(asyncio.Protocol):
         if not self.active:
             return
         self.active = False
+        self.seen = _now
         self._unhold()
         now = now or time.time()
         ep = self.endpoint
@@ -548,59 +715,112 @@ class ClientConn(asyncio.Protocol):
 
 
 class Router:
-    """The listening ingress: a routing table, the protocol factory and the activator's poke
-    (`poker`, None without an API: held requests then wait for the table alone)."""
+    """The listening ingress: a routing table, the protocol factory, the activator's poke
+    (`poker`, None without an API: held requests then wait for the table alone), the check of
+    a held Service's pods (`pods`, None without an API) and the timeouts' sweep."""
 
     def __init__(
         self,
         table: RoutingTable,
         loop: asyncio.AbstractEventLoop | None = None,
         poker: Poker | None = None,
+        *,
+        timeouts: Timeouts | None = None,
+        pods: PodCheck | None = None,
     ) -> None:
+        global _now
         self.table = table
         self.loop = loop or asyncio.get_event_loop()
         self.poker = poker
+        self.pods = pods
+        self.timeouts = timeouts or Timeouts()
         self.unrouted = 0
         self.server: asyncio.base_events.Server | None = None
+        self.conns: set[ClientConn] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
         self._repoker: asyncio.TimerHandle | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        _now = self.loop.time()
         table.on_release = self._release
 
-    def poke(self, service: str) -> None:
-        """A request is held for `service`: tell the autoscaler now, and again every second
-        while requests stay held."""
-        if self.poker is None:
+    def poke(self, backend: Backend) -> None:
+        """A request is held for `backend`: tell the autoscaler now, look at its pods, and do
+        both again every second while requests stay held."""
+        if self.poker is None and self.pods is None:
             return
-        self.poker.poke(service)
+        if self.poker is not None:
+            self.poker.poke(backend.key)
+        if self.pods is not None and backend.selector:
+            self.pods.check(backend.key, backend.selector, self._pods_verdict)
         if self._repoker is None:
-            self._repoker = self.loop.call_later(1.0, self._repoke)
+            self._repoker = self.loop.call_later(REPOKE_S, self._repoke)
 
     def _repoke(self) -> None:
         self._repoker = None
-        held = [b.key for b in self.table.backends.values() if b.held and not b.endpoints]
-        for key in held:
-            self.poke(key)
+        for b in [b for b in self.table.backends.values() if b.held and not b.endpoints]:
+            self.poke(b)
+
+    def _pods_verdict(self, key: str, verdict: tuple[str, str] | None) -> None:
+        """The pods of a held Service were looked at: when every one is failing, the held
+        requests are answered 503 at once (and new ones while the verdict is fresh)."""
+        backend = self.table.backends.get(key)
+        if backend is None:
+            return
+        backend.verdict = verdict
+        backend.verdict_at = self.loop.time()
+        if verdict is None or backend.endpoints or not backend.held:
+            return
+        log.info("failing %d held requests of %s: %s", len(backend.held), key, verdict[1])
+        held = list(backend.held)
+        backend.held.clear()
+        for conn in held:
+            conn.released(failing=verdict)
+
+    def verdict_fresh(self, backend: Backend) -> bool:
+        return self.loop.time() - backend.verdict_at < 2 * REPOKE_S
 
     def _release(self, backend: Backend) -> None:
         """Forward the held requests in arrival order (or answer them 503 if the service went)."""
         held = list(backend.held)
         backend.held.clear()
+        backend.verdict = None
         if self.poker is not None:
             self.poker.done(backend.key)
         for conn in held:
             conn.released()
 
-    async def listen(self, host: str, port: int) -> int:
-        self.server = await self.loop.create_server(
-            lambda: ClientConn(self), host, port, reuse_address=True, backlog=1024
-        )
+    def _sweep(self) -> None:
+        """Stamp the coarse clock and close what has been silent too long."""
+        global _now
+        _now = now = self.loop.time()
+        t = self.timeouts
+        for conn in list(self.conns):
+            conn.check(now, t)
+        self._sweeper = self.loop.call_later(t.tick_s, self._sweep)
+
+    async def listen(self, host: str, port: int, sock: socket.socket | None = None) -> int:
+        """Listen on host:port, or on `sock` (a listening socket the plane bound and passed)."""
+        if sock is not None:
+            self.server = await self.loop.create_server(
+                lambda: ClientConn(self), sock=sock, backlog=1024
+            )
+        else:
+            self.server = await self.loop.create_server(
+                lambda: ClientConn(self), host, port, reuse_address=True, backlog=1024
+            )
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(self.timeouts.tick_s, self._sweep)
         return self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
-        if self._repoker is not None:
-            self._repoker.cancel()
+        for handle in (self._repoker, self._sweeper):
+            if handle is not None:
+                handle.cancel()
+        for task in list(self.tasks):
+            task.cancel()
         for backend in self.table.backends.values():
             held, backend.held = list(backend.held), deque()
             for conn in held:

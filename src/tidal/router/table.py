@@ -54,7 +54,19 @@ class Backend:
     """A service: its hosts, its ready endpoints, the rotation counter, its stats, and the
     requests held while it has no ready endpoint (in arrival order) with the hold settings."""
 
-    __slots__ = ("endpoints", "held", "held_total", "hold", "hosts", "key", "rr", "stats")
+    __slots__ = (
+        "endpoints",
+        "held",
+        "held_total",
+        "hold",
+        "hosts",
+        "key",
+        "rr",
+        "selector",
+        "stats",
+        "verdict",
+        "verdict_at",
+    )
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -65,6 +77,10 @@ class Backend:
         self.held: deque[Any] = deque()  # tidal.router.proxy.ClientConn, oldest first
         self.held_total = 0  # requests ever held (the benchmarks' "requests that waited")
         self.hold = HoldSettings()
+        self.selector = ""  # the Service's pod selector as a label selector (`a=b,c=d`)
+        # (reason, message) when every pod was last seen failing (CrashLoopBackOff, ...), and when
+        self.verdict: tuple[str, str] | None = None
+        self.verdict_at = 0.0
 
     def pick(self, exclude: frozenset[int] = frozenset()) -> tuple[int, Endpoint | None]:
         """The least-loaded endpoint (see `choose`), or (-1, None)."""
@@ -89,6 +105,14 @@ def normalize_host(host: str) -> str:
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def service_selector(obj: dict[str, Any]) -> str:
+    """The Service's `spec.selector` as a label selector string (`""` without one)."""
+    sel = (obj.get("spec") or {}).get("selector") or {}
+    if not isinstance(sel, dict):
+        return ""
+    return ",".join(f"{k}={v}" for k, v in sorted(sel.items()))
 
 
 def service_hosts(obj: dict[str, Any]) -> tuple[str, ...]:
@@ -166,6 +190,8 @@ class RoutingTable:
         for ep in old.values():
             ep.drain()
         backend.endpoints = new
+        if new:
+            backend.verdict = None
         self._changed()
         if new and backend.held and self.on_release is not None:
             self.on_release(backend)
@@ -175,7 +201,9 @@ class RoutingTable:
         if kind == "Service":
             key = _key(obj)
             ann = (obj.get("metadata") or {}).get("annotations") or {}
-            self._backend(key).hold = hold_settings(ann)
+            backend = self._backend(key)
+            backend.hold = hold_settings(ann)
+            backend.selector = service_selector(obj)
             self.set_hosts(key, service_hosts(obj))
         elif kind == "Endpoints":
             self.set_endpoints(_key(obj), endpoint_addresses(obj))
