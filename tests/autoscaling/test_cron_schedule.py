@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tidal.api.gotime import DurationError, parse_duration
 from tidal.autoscaling.cron import (
     ScheduleError,
     firings,
@@ -57,29 +56,6 @@ def test_errors_say_what_robfig_says(spec: str, message: str) -> None:
     with pytest.raises(ScheduleError) as exc:
         parse_schedule(spec)
     assert str(exc.value) == message
-
-
-@pytest.mark.parametrize(
-    ("text", "ns"),
-    [
-        ("0", 0),
-        ("1h30m", 5400 * 10**9),
-        ("1.5h", 5400 * 10**9),
-        ("15m50ns", 900 * 10**9 + 50),
-        ("300ms", 300 * 10**6),
-        ("-1.5s", -1500 * 10**6),
-        ("2\u00b5s", 2000),
-        (".5s", 500 * 10**6),
-    ],
-)
-def test_go_durations(text: str, ns: int) -> None:
-    assert parse_duration(text) == ns
-
-
-@pytest.mark.parametrize("text", ["", "1", "h", "1x", ".s", "1h-2m", "+", "9999999999h"])
-def test_bad_go_durations(text: str) -> None:
-    with pytest.raises(DurationError):
-        parse_duration(text)
 
 
 @pytest.mark.parametrize(
