@@ -121,7 +121,7 @@ def test_pod_runs_ready_with_env_ip_log_and_events(tmp_path: Path) -> None:
         assert p["spec"]["nodeName"] == "tidal-node" and p["status"]["phase"] == "Running"
         assert cs(p)["ready"] is True and "running" in cs(p)["state"]
         folder = tmp_path / "pods" / "default" / "web"
-        assert (folder / "env.txt").read_text().split() == ["web", "default", ip, "hi-web"]
+        assert (folder / "work" / "env.txt").read_text().split() == ["web", "default", ip, "hi-web"]
         assert "started" in (folder / "log").read_text()
         got = [r[:2] for r in await reasons(client, "web")]
         for want in [
@@ -230,8 +230,8 @@ def test_gpu_requests_scheduled_against_inventory(tmp_path: Path) -> None:
             pod("g1", 'echo "gpus=$CUDA_VISIBLE_DEVICES" > cuda.txt; exec sleep 60', container=gpu)
         )
         await until(lambda: _ready(client, "g1"), "g1 Ready")
-        await until(lambda: _read(tmp_path / "pods/default/g1/cuda.txt"), "cuda.txt")
-        assert (tmp_path / "pods/default/g1/cuda.txt").read_text().strip() == "gpus=0"
+        await until(lambda: _read(tmp_path / "pods/default/g1/work/cuda.txt"), "cuda.txt")
+        assert (tmp_path / "pods/default/g1/work/cuda.txt").read_text().strip() == "gpus=0"
         await client.create(pod("g2", "exec sleep 60", container=gpu))
 
         async def pending() -> dict[str, Any] | None:
@@ -297,6 +297,19 @@ async def _not_running(pid: int) -> bool:
         return True
 
 
+def host_pid(runner: PodRunner, pod_name: str, inner: int) -> int:
+    """The machine's pid of a pod's process known by its pid inside the pod (`NSpid`)."""
+    for w in runner.workers.values():
+        if w.name != pod_name:
+            continue
+        for _, ref in w.refs.values():
+            for p in [psutil.Process(ref.pid), *psutil.Process(ref.pid).children(recursive=True)]:
+                for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                    if line.startswith("NSpid:") and int(line.split()[-1]) == inner:
+                        return p.pid
+    raise AssertionError(f"no process {inner} in pod {pod_name}")
+
+
 def test_delete_leaves_no_orphan_even_outside_the_group(tmp_path: Path) -> None:
     # a child that starts its own session is out of the process group, not out of the tree
     cmd = "setsid sleep 300 & echo $! > escaped.pid; exec sleep 300"
@@ -304,8 +317,9 @@ def test_delete_leaves_no_orphan_even_outside_the_group(tmp_path: Path) -> None:
     async def scenario(client: InProcessClient, runner: PodRunner) -> None:
         await client.create(pod("esc", cmd, terminationGracePeriodSeconds=2))
         await until(lambda: _ready(client, "esc"), "esc Ready")
-        pid_file = tmp_path / "pods/default/esc/escaped.pid"
-        escaped = int(await until(lambda: _read(pid_file), "escaped.pid"))
+        pid_file = tmp_path / "pods/default/esc/work/escaped.pid"
+        inner = int(await until(lambda: _read(pid_file), "escaped.pid"))
+        escaped = host_pid(runner, "esc", inner)  # `$!` is a pid of the pod's namespace
         assert psutil.pid_exists(escaped)
         await client.delete("Pod", "esc", "default")
         await until(lambda: _not_running(escaped), "escaped child killed")
@@ -365,10 +379,10 @@ def test_http_readiness_probe_sets_and_clears_ready(tmp_path: Path) -> None:
         await until(probed_and_failed, "a failed probe")
         p = await client.get("Pod", "probed", "default")
         assert cond(p, "Ready") == "False" and "running" in cs(p)["state"]
-        (folder / "ready.txt").write_text("ok")
+        (folder / "work" / "ready.txt").write_text("ok")
         p = await until(lambda: _ready(client, "probed"), "Ready after the probe passes")
         became_ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
-        (folder / "ready.txt").unlink()
+        (folder / "work" / "ready.txt").unlink()
 
         async def unready() -> dict[str, Any] | None:
             q = await client.get("Pod", "probed", "default")

@@ -4,15 +4,23 @@ A container is a process group led by its command (`sh -c ...` when the controll
 string), started with `start_new_session` so it survives the plane. It is recognised after a
 plane restart by pid *and* process start time (a recycled pid has another start time). Stopping
 signals the whole group and then every descendant that left it, so no process is orphaned.
+
+In a sandbox (`sandbox.py`) the tracked pid is bwrap's outer process (our child: its exit code is
+the workload's) and `pgid` is the workload's own session inside the namespace, led by bwrap's
+init. Graceful signals go to that group only: bwrap's outer process would die of a SIGTERM and
+take the namespace with it (`--die-with-parent`) before the workload could finish. SIGKILL goes
+to both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,28 +33,94 @@ START_TIME_TOLERANCE_S = 0.05
 class ProcessRef:
     pid: int
     create_time: float  # psutil's process start time (seconds since the epoch)
+    pgid: int = 0  # the workload's process group when not the pid's own (a sandbox)
+
+    @property
+    def group(self) -> int:
+        return self.pgid or self.pid
 
 
 def spawn(
-    argv: list[str], env: dict[str, str], cwd: Path, log_path: Path
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    log_path: Path,
+    wrapper: Sequence[str] = (),
 ) -> tuple[subprocess.Popen, ProcessRef]:
-    """Start a container; OSError when the command cannot be run."""
-    with open(log_path, "ab", buffering=0) as log:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
+    """Start a container; OSError when the command cannot be run. With a `wrapper` (bwrap and
+    its arguments) the command runs inside it; bwrap tells the pid of its init on `--info-fd`."""
+    if not wrapper:
+        with open(log_path, "ab", buffering=0) as log:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        return proc, ProcessRef(proc.pid, _created(proc.pid))
+    r, w = os.pipe()
     try:
-        created = psutil.Process(proc.pid).create_time()
+        with open(log_path, "ab", buffering=0) as log:
+            proc = subprocess.Popen(
+                [*wrapper, "--info-fd", str(w), "--", *argv],
+                cwd="/",
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(w,),
+            )
+        os.close(w)
+        w = -1
+        with os.fdopen(r, "rb") as info:
+            r = -1
+            text = info.read()  # bwrap closes it once the namespace is set up
+    finally:
+        for fd in (r, w):
+            if fd >= 0:
+                os.close(fd)
+    try:
+        init = int(json.loads(text or b"{}")["child-pid"])
+    except (ValueError, KeyError, TypeError):
+        code = proc.wait()
+        why = _last_line(log_path)
+        raise OSError(f"the sandbox did not start (bwrap exit {code}): {why}") from None
+    return proc, ProcessRef(proc.pid, _created(proc.pid), init)
+
+
+def _created(pid: int) -> float:
+    try:
+        return psutil.Process(pid).create_time()
     except psutil.Error:
-        created = 0.0
-    return proc, ProcessRef(proc.pid, created)
+        return 0.0
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 512))
+            lines = f.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
+    except OSError:
+        return ""
+
+
+def workload_pid(ref: ProcessRef) -> int:
+    """The container's own command (in a sandbox: the first child of bwrap's init), for
+    metrics that should not count bwrap's two small processes."""
+    if not ref.pgid:
+        return ref.pid
+    try:
+        kids = psutil.Process(ref.pgid).children()
+    except psutil.Error:
+        return ref.pid
+    return kids[0].pid if kids else ref.pgid
 
 
 def is_alive(ref: ProcessRef) -> bool:
@@ -70,13 +144,20 @@ def tree(pid: int) -> list[psutil.Process]:
 
 
 def signal_tree(ref: ProcessRef, sig: int, extra: list[psutil.Process] | None = None) -> None:
-    """Send `sig` to the container's process group and to descendants that left it."""
+    """Send `sig` to the container's process group and to descendants that left it (in a
+    sandbox: a graceful signal only to the workload's group and what it started)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(ref.pid, sig)
+        os.killpg(ref.group, sig)
+    if ref.pgid and sig == signal.SIGKILL:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(ref.pid, sig)
     procs = extra if extra is not None else (tree(ref.pid) if is_alive(ref) else [])
+    outer = {ref.pid, ref.pgid} if ref.pgid else set()
     for p in procs:
         with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError, OSError):
-            if os.getpgid(p.pid) != ref.pid:  # the group got it already: signal each only once
+            if p.pid in outer and sig != signal.SIGKILL:
+                continue  # bwrap itself: the workload's exit ends it
+            if os.getpgid(p.pid) != ref.group:  # the group got it already: signal each once
                 p.send_signal(sig)
 
 
@@ -138,7 +219,8 @@ async def terminate(ref: ProcessRef, proc: subprocess.Popen | None, grace_s: flo
             await asyncio.wait_for(wait_exit(ref, proc), 5)
 
 
-def kill_leftovers(pgid: int) -> None:
+def kill_leftovers(ref: ProcessRef) -> None:
     """After the leader exited: SIGKILL what remains in its group (`sh -c 'srv &'`)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    for pgid in {ref.pid, ref.group}:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)

@@ -35,7 +35,7 @@ from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import ApiError, Gone, NotFound, TidalError
 from tidal.api.events import make_event
 from tidal.api.meta import parse_time
-from tidal.pods import backoff, ips, probes
+from tidal.pods import backoff, ips, probes, sandbox
 from tidal.pods import process as procs
 from tidal.pods.schedule import Node, Requests, pod_requests, schedule
 from tidal.pods.status import (
@@ -67,6 +67,7 @@ class RunnerSettings:
     unschedulable_retry_s: float = 5.0
     host_ip: str = "127.0.0.1"
     inherit_env: bool = True  # start from the plane's env (PATH, venv) before the pod's
+    isolation: str = "auto"  # "auto": each pod in a bwrap namespace where possible; "off": never
 
 
 @dataclass
@@ -110,6 +111,17 @@ def _field_ref(pod: Obj, path: str, pod_ip: str, node: str, host_ip: str) -> str
     return ""
 
 
+def plane_env(environ: Any, home: Path) -> dict[str, str]:
+    """The plane's environment without what leads to its credentials: `TIDAL_HOME`,
+    `KUBECONFIG`, and any variable whose value names the home."""
+    homes = {str(home), str(home.resolve())}
+    return {
+        k: v
+        for k, v in environ.items()
+        if k not in ("TIDAL_HOME", "KUBECONFIG") and not any(h in v for h in homes)
+    }
+
+
 def ports_free(ip: str, ports: list[int]) -> bool:
     """Nothing listens on these ports of `ip` yet (another plane's pod, a stray server)."""
     for port in ports:
@@ -132,7 +144,8 @@ class PodWorker:
         self.uid: str = meta.get("uid", "")
         self.ns: str = meta.get("namespace") or "default"
         self.name: str = meta["name"]
-        self.dir = runner.home / "pods" / self.ns / self.name
+        self.dir = runner.home / "pods" / self.ns / self.name  # the runner's: state, logs
+        self.work = self.dir / "work"  # the pod's own folder: its working directory
         self.state = PodState(qos_class=qos_class(pod))
         self.containers = [
             ContainerState(name=c.get("name", f"c{i}"), image=c.get("image", ""))
@@ -145,6 +158,7 @@ class PodWorker:
         self.stop = asyncio.Event()
         self.announced = asyncio.Event()  # bound and Scheduled: container events may follow
         self.deleted = False
+        self._warned = False
         self._last_written: Any = None
         self._write_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -225,6 +239,7 @@ class PodWorker:
                 c.name: {
                     "pid": self.refs[c.name][1].pid if c.name in self.refs else 0,
                     "createTime": self.refs[c.name][1].create_time if c.name in self.refs else 0.0,
+                    "pgid": self.refs[c.name][1].pgid if c.name in self.refs else 0,
                     "startedAt": c.started_at,
                     "restartCount": c.restart_count,
                     "failures": c.failures,
@@ -254,7 +269,9 @@ class PodWorker:
                 if adopted:
                     r = (record or {}).get("containers", {}).get(c.name) or {}
                     if r.get("pid"):
-                        ref = procs.ProcessRef(int(r["pid"]), float(r.get("createTime") or 0))
+                        ref = procs.ProcessRef(
+                            int(r["pid"]), float(r.get("createTime") or 0), int(r.get("pgid") or 0)
+                        )
                 self._tasks.append(asyncio.create_task(self._run_container(i, c, ref)))
             if adopted:
                 self.announced.set()
@@ -375,7 +392,7 @@ class PodWorker:
     def _env(self, spec: Obj) -> dict[str, str]:
         runner = self.runner
         env: dict[str, str] = (
-            dict(os.environ)
+            plane_env(os.environ, runner.home)
             if runner.settings.inherit_env
             else {"PATH": os.environ.get("PATH", "")}
         )
@@ -385,7 +402,7 @@ class PodWorker:
             "POD_NAMESPACE": self.ns,
             "NODE_NAME": runner.node.name,
             "HOSTNAME": self.name,
-            "TIDAL_POD_DIR": str(self.dir),
+            "TIDAL_POD_DIR": str(self.work),
         }
         env.update(base)
         if self.gpus:
@@ -420,6 +437,46 @@ class PodWorker:
         if isinstance(args, str):
             args = [args]
         return [expand(str(a), env) for a in [*command, *args]]
+
+    def _binds(self, spec: Obj) -> list[sandbox.Bind]:
+        """The pod's folder, then its volumes at their mount paths (hostPath: arena's
+        `--data SRC:DST` is a real bind mount here)."""
+        binds = [sandbox.Bind(str(self.work), str(self.work))]
+        volumes = {v.get("name"): v for v in (self.pod.get("spec") or {}).get("volumes") or []}
+        for m in spec.get("volumeMounts") or []:
+            vol = volumes.get(m.get("name")) or {}
+            dst = str(m.get("mountPath") or "")
+            src = (vol.get("hostPath") or {}).get("path")
+            if not dst.startswith("/") or not src:
+                continue
+            if m.get("subPath"):
+                src = os.path.join(src, m["subPath"])
+            binds.append(sandbox.Bind(src, dst, bool(m.get("readOnly"))))
+        return binds
+
+    def _sandbox(self, spec: Obj, cwd: Path) -> list[str]:
+        """bwrap and its arguments for this container; [] where pods are not isolated."""
+        runner = self.runner
+        if runner.isolation_problem is not None:
+            return []
+        args = sandbox.plan(
+            sandbox.RealHost(),
+            hidden=[str(runner.home.resolve())],
+            binds=self._binds(spec),
+            read_only=sandbox.software_paths(),
+            cwd=str(cwd),
+            hostname=self.name,
+            as_root=os.geteuid() == 0,
+        )
+        return [sandbox.bwrap_path() or "bwrap", *args]
+
+    async def _warn_unisolated(self) -> None:
+        problem = self.runner.isolation_problem
+        if problem is not None and not self._warned:
+            self._warned = True
+            await self.event(
+                "IsolationUnavailable", sandbox.isolation_warning(problem), type_="Warning"
+            )
 
     def _log_path(self, index: int, name: str) -> Path:
         return self.dir / ("log" if index == 0 else f"log.{name}")
@@ -462,14 +519,18 @@ class PodWorker:
                         return
                 env = self._env(spec)
                 argv = self._argv(spec, env)
-                self.dir.mkdir(parents=True, exist_ok=True)
-                cwd = Path(spec["workingDir"]) if spec.get("workingDir") else self.dir
+                self.work.mkdir(parents=True, exist_ok=True)
+                cwd = Path(spec["workingDir"]) if spec.get("workingDir") else self.work
                 try:
                     if not argv:
                         raise OSError(
                             "no command: tidal runs the container's command on the host, not its image"
                         )
-                    proc, ref = procs.spawn(argv, env, cwd, self._log_path(index, c.name))
+                    wrapper = self._sandbox(spec, cwd)
+                    await self._warn_unisolated()
+                    proc, ref = await asyncio.to_thread(
+                        procs.spawn, argv, env, cwd, self._log_path(index, c.name), wrapper
+                    )
                 except OSError as exc:
                     now = runner.clock()
                     msg = f"failed to start container {c.name!r}: {exc}"
@@ -503,7 +564,7 @@ class PodWorker:
                 prober.cancel()
             if self.stop.is_set():
                 return  # termination owns the rest
-            procs.kill_leftovers(ref.pid)
+            procs.kill_leftovers(ref)
             self._exited(c, code, runner.clock())
             ref = None
             self.refs.pop(c.name, None)
@@ -636,6 +697,9 @@ class PodRunner:
         self.clock = clock
         self.ip_start = ips.block_start(str(self.home.resolve()))
         self.workers: dict[str, PodWorker] = {}  # uid -> worker
+        self.isolation_problem: str | None = (
+            "turned off (isolation: off)" if self.settings.isolation == "off" else None
+        )
         self.started = asyncio.Event()
 
     # --- what other parts read ----------------------------------------------------------
@@ -649,7 +713,7 @@ class PodRunner:
         out = []
         for w in self.workers.values():
             meta = w.pod.get("metadata") or {}
-            pids = [(name, ref.pid) for name, (_, ref) in w.refs.items()]
+            pids = [(name, procs.workload_pid(ref)) for name, (_, ref) in w.refs.items()]
             if pids:
                 out.append(
                     PodTarget(
@@ -693,7 +757,9 @@ class PodRunner:
                 continue
             for c in (rec.get("containers") or {}).values():
                 if c.get("pid"):
-                    ref = procs.ProcessRef(int(c["pid"]), float(c.get("createTime") or 0))
+                    ref = procs.ProcessRef(
+                        int(c["pid"]), float(c.get("createTime") or 0), int(c.get("pgid") or 0)
+                    )
                     if procs.is_alive(ref):
                         log.info(
                             "killing orphan pid %d of gone pod %s/%s",
@@ -727,6 +793,10 @@ class PodRunner:
         """List, adopt or replace what runs, sweep orphans, then follow the watch forever."""
         first = True
         delay = 0.2
+        if self.isolation_problem is None:
+            self.isolation_problem = await asyncio.to_thread(sandbox.probe)
+        if self.isolation_problem is not None:
+            log.warning("%s", sandbox.isolation_warning(self.isolation_problem))
         while True:
             try:
                 listed = await self.client.list("Pod")
