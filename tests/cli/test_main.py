@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tidal.cli import commands
 from tidal.cli.env import Env
-from tidal.cli.main import build_parser, main
+from tidal.cli.main import COMMANDS, build_parser, main
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:
@@ -41,6 +42,11 @@ def test_commands_registered() -> None:
         "events",
     ):
         assert name in sub.choices  # type: ignore[operator]
+
+
+def test_every_command_module_is_in_the_table() -> None:
+    modules = {p.stem for p in Path(commands.__file__).parent.glob("*.py") if p.stem != "__init__"}
+    assert {add.__module__.rsplit(".", 1)[1] for add in COMMANDS} == modules
 
 
 @pytest.mark.parametrize(

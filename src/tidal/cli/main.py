@@ -1,21 +1,42 @@
-"""`tidal`: argparse with a subcommand table. Every module in `tidal.cli.commands` that has
-`add_parser(subparsers)` registers its commands (setting `func(args, env) -> int`); parse, act
-and print are separate (httpie's habit), and the terminal is injected (`Env`) so tests drive
-`main(argv, env)` without a subprocess."""
+"""`tidal`: argparse with a command table. Each command module's `add_parser(subparsers)` adds its
+subcommands (setting `func(args, env) -> int`); parse, act and print are separate (httpie's habit),
+and the terminal is injected (`Env`) so tests drive `main(argv, env)` without a subprocess."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
-import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from tidal.cli.commands import (
+    apply,
+    delete,
+    describe,
+    get,
+    logs,
+    patch,
+    serve,
+    simulate,
+    top,
+    up,
+)
 from tidal.cli.env import Env
 
-# Ours first (their order is the help's order); then any other command module found.
-CORE = ("up", "serve", "get", "describe", "apply", "delete", "logs", "top", "events")
+# The commands, in the help's order. A new command: a module in tidal/cli/commands/ with
+# `add_parser(subparsers)`, and one line here.
+COMMANDS: tuple[Callable[[Any], None], ...] = (
+    up.add_parser,  # up, down, status, kubeconfig
+    serve.add_parser,  # serve kserve|get|list|delete (arena's)
+    get.add_parser,  # get, events
+    describe.add_parser,
+    apply.add_parser,
+    delete.add_parser,
+    patch.add_parser,
+    logs.add_parser,
+    top.add_parser,
+    simulate.add_parser,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,19 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_globals(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    import tidal.cli.commands as pkg
-
-    names = [m.name for m in pkgutil.iter_modules(pkg.__path__)]
-    ordered = [n for n in CORE if n in names] + sorted(n for n in names if n not in CORE)
-    for name in ordered:
-        try:
-            mod = importlib.import_module(f"tidal.cli.commands.{name}")
-        except Exception as exc:  # a broken optional module must not take the CLI down
-            print(f"tidal: command module {name} failed to load: {exc}", file=sys.stderr)
-            continue
-        add = getattr(mod, "add_parser", None)
-        if callable(add):
-            add(sub)
+    for add in COMMANDS:
+        add(sub)
     _globals_everywhere(sub)
     return parser
 
@@ -82,20 +92,12 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         parser.print_help(env.stdout)
         return 2
     try:
-        code = func(args, env) if _arity(func) >= 2 else func(args)
+        code = func(args, env)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
     return int(code or 0)
-
-
-def _arity(func: object) -> int:
-    try:
-        params = inspect.signature(func).parameters.values()  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 2
-    return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
 
 def run() -> None:
