@@ -186,3 +186,16 @@ def load(
     chosen = next((c for c in contexts if c.get("name") == name), {}) or {}
     ns = namespace or (chosen.get("context") or {}).get("namespace") or "default"
     return Connection(server=cfg.host.rstrip("/"), namespace=ns, context=name, configuration=cfg)
+
+
+def load_incluster() -> Connection:
+    """The pod's own service account (client-go's InClusterConfig), for a process running
+    inside a cluster: KUBERNETES_SERVICE_HOST/PORT and the mounted token, CA and namespace."""
+    from kubernetes import client as kclient
+    from kubernetes import config as kconfig
+
+    cfg = kclient.Configuration()
+    kconfig.load_incluster_config(client_configuration=cfg)
+    ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    ns = ns_file.read_text().strip() if ns_file.exists() else "default"
+    return Connection(server=cfg.host.rstrip("/"), namespace=ns, context="", configuration=cfg)
