@@ -9,8 +9,8 @@ Inputs are plain records, whatever produced them:
   ready pod (the cold-start wait), how long it queued behind other requests, and its service
   time on an idle-enough pod (None when unknown: `demand_from_requests` then uses the latency);
 - `ReplicaSample(t_s, pods, ready, demand)`: one per tick: pods that exist (what is paid for),
-  ready pods, and the demand: requests that would be in service at that instant if every
-  request started on arrival (no queue, no cold start).
+  ready pods, and the demand: requests that would be in service over that tick (on average)
+  if every request started on arrival (no queue, no cold start): `demand_from_requests`.
 
 `report(name, requests, samples, tick_s=..., capacity=..., slo=...)` returns one `ReportRow`;
 `lines(rows)` prints rows as a table. Latency percentiles are over the answered requests (status < 400). The **lower bound** of replica-seconds is the cost of a
@@ -102,31 +102,31 @@ def lower_bound(samples: Iterable[ReplicaSample], tick_s: float, capacity: float
     return sum(math.ceil(s.demand / capacity - 1e-9) for s in samples) * tick_s
 
 
-def demand_from_requests(requests: Iterable[RequestRecord], times: Sequence[float]) -> list[float]:
-    """Requests in service at each instant of `times` (sorted) if each started on arrival and took
-    its `service_s` (its latency minus queue and hold when unknown): the demand a live replay
-    has no other way to know."""
-    starts: list[float] = []
-    ends: list[float] = []
+def demand_from_requests(
+    requests: Iterable[RequestRecord], start_s: float, tick_s: float, ticks: int
+) -> list[float]:
+    """The demand of each tick [start + k·tick, start + (k+1)·tick): requests in service on
+    average over it if each started on arrival and took its `service_s` (its latency less queue
+    and hold when unknown; never-served requests without a service time are skipped). What a
+    live replay, which cannot know it otherwise, passes as `ReplicaSample.demand`."""
+    busy = [0.0] * ticks
+    end_s = start_s + tick_s * ticks
     for r in requests:
-        if r.status >= 500 and r.service_s is None:
-            continue
         s = r.service_s
         if s is None:
+            if r.status >= 400:
+                continue
             s = max(0.0, r.latency_s - r.queued_s - r.held_s)
-        starts.append(r.arrival_s)
-        ends.append(r.arrival_s + s)
-    starts.sort()
-    ends.sort()
-    out = []
-    i = j = 0
-    for t in times:
-        while i < len(starts) and starts[i] <= t:
-            i += 1
-        while j < len(ends) and ends[j] <= t:
-            j += 1
-        out.append(float(i - j))
-    return out
+        a, b = max(r.arrival_s, start_s), min(r.arrival_s + s, end_s)
+        if b <= a:
+            continue
+        k = int((a - start_s) // tick_s)
+        while k < ticks and a < b:
+            edge = start_s + (k + 1) * tick_s
+            busy[k] += min(b, edge) - a
+            a = edge
+            k += 1
+    return [v / tick_s for v in busy]
 
 
 def report(

@@ -47,8 +47,12 @@ class RequestFlow:
     _held: deque[tuple[float, int]] = field(default_factory=deque)  # (arrival t, count)
     _buckets: dict[int, list[float]] = field(default_factory=dict)  # second -> [requests, c·s]
 
+    _held_count: int | None = None  # set by `observe` (the capacity model holds the requests)
+
     @property
     def held_now(self) -> int:
+        if self._held_count is not None:
+            return self._held_count
         return sum(n for _, n in self._held)
 
     def step(
@@ -77,6 +81,26 @@ class RequestFlow:
                 self.totals.max_wait_s = max(self.totals.max_wait_s, t - at)
             self.concurrency = conc
         self._add(now, tick_s, arrived, self.concurrency)
+
+    def observe(
+        self,
+        now: float,
+        t: float,
+        tick_s: float,
+        arrived: int,
+        concurrency: float,
+        ready: int,
+        held: int,
+        new_held: int,
+    ) -> None:
+        """One tick measured by the capacity model (`tidal.sim.serve`) instead of derived from
+        `rps` and `concurrency`: the router's view is the same."""
+        self.totals.requests += arrived
+        self.totals.held += new_held
+        self.rps, self.ready, self.new_held = arrived / tick_s, ready, new_held
+        self.concurrency = concurrency
+        self._held_count = held
+        self._add(now, tick_s, arrived, concurrency)
 
     def _add(self, now: float, tick_s: float, arrived: int, conc: float) -> None:
         """Spread the tick over the 1 s buckets it covers (requests go to the first)."""

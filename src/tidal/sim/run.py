@@ -21,10 +21,14 @@ from tidal.api import validation
 from tidal.api.hpa_defaults import default_spec
 from tidal.api.hpa_format import metric_targets
 from tidal.api.quantity import parse
+from tidal.sim import report as rep
 from tidal.sim.clock import TickClock
+from tidal.sim.load import Expr
 from tidal.sim.metrics import SimMetrics
 from tidal.sim.requests import FlowTotals, RequestFlow
-from tidal.sim.scenario import Scenario, ScenarioError
+from tidal.sim.scenario import DeploymentSpec, Scenario, ScenarioError
+from tidal.sim.serve import ServeWorld, Service, ServiceModel
+from tidal.sim.traces import Arrival
 from tidal.sim.world import Kubelet, MemoryApi, PodTemplate
 
 
@@ -71,6 +75,9 @@ def register(kind: str, factory: Factory) -> None:
     PLUGINS[kind] = factory
 
 
+KIND_HPA = "HorizontalPodAutoscaler"
+
+
 class HPAPlugin:
     """The HPA controller (`tidal.controllers.hpa`) as a simulator plugin."""
 
@@ -81,6 +88,9 @@ class HPAPlugin:
         self.controller = HPAController(ctx.api, profile=ctx.scenario.profile, clock=ctx.clock.now)
 
     async def step(self) -> list[Record]:
+        now = self.ctx.clock.now()
+        if not any(self.controller.due(h, now) for h in self.ctx.api.items(KIND_HPA)):
+            return []  # nothing due: skip the controller's list (a copy of every HPA)
         out = []
         for hpa, d in await self.controller.sync_due():
             spec = default_spec(hpa.get("spec") or {})
@@ -112,6 +122,23 @@ register("HorizontalPodAutoscaler", HPAPlugin)
 
 
 @dataclass(slots=True)
+class Series:
+    """One Deployment over time, one entry per tick (for plots): arrivals per second, requests
+    in flight (time-averaged), replicas asked for (`spec.replicas`), pods that exist (with
+    draining ones), ready pods, and the mean and max latency of the requests that ended in the
+    tick (None without a capacity model or when none ended)."""
+
+    t: list[float] = field(default_factory=list)
+    rps: list[float] = field(default_factory=list)
+    concurrency: list[float] = field(default_factory=list)
+    desired: list[int] = field(default_factory=list)
+    pods: list[int] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    latency_mean: list[float | None] = field(default_factory=list)
+    latency_max: list[float | None] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Summary:
     replica_seconds: dict[str, float] = field(default_factory=dict)  # per deployment
     above_target_s: dict[str, float] = field(default_factory=dict)  # per HPA
@@ -120,6 +147,10 @@ class Summary:
     first_scale_up_s: float | None = None
     requests: dict[str, FlowTotals] = field(default_factory=dict)  # per deployment with requests
     kpa_above_target_s: dict[str, float] = field(default_factory=dict)  # per PodAutoscaler
+    report: list[rep.ReportRow] = field(default_factory=list)  # per Deployment with a capacity
+    slo: rep.Slo | None = None
+    series: dict[str, Series] = field(default_factory=dict)  # per Deployment, per tick
+    request_records: dict[str, list[rep.RequestRecord]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = ["summary:"]
@@ -138,6 +169,8 @@ class Summary:
             out.append(f"  kpa {name}: time above target {s:g}s")
         first = "never" if self.first_scale_up_s is None else f"{self.first_scale_up_s:g}s"
         out.append(f"  rescales {self.rescales}, first scale-up at {first}")
+        if self.report:
+            out.extend(rep.lines(self.report, self.slo))
         return out
 
 
@@ -255,6 +288,10 @@ async def simulate(
     for d in scenario.deployments:
         if d.load.has_requests:
             ctx.flows[(d.namespace, d.name)] = RequestFlow(d.namespace, d.name, d.hold_timeout_s)
+    serving = _serving(scenario)
+    world = ServeWorld(list(serving.values()), scenario.node_concurrency) if serving else None
+    rps_due: dict[str, float] = {}  # running sum of rps × tick for capacity Services fed by rps
+    samples: dict[str, list[rep.ReplicaSample]] = {name: [] for name in serving}
     kinds = {o["kind"] for o in objects}
     unknown = sorted(kinds - set(PLUGINS))
     if unknown:
@@ -270,22 +307,56 @@ async def simulate(
         await kubelet.step()
         now, t = clock.now(), clock.elapsed_s
         variables = scenario.trace.at(t) if scenario.trace else {}
+        ready_of = {d.name: kubelet.ready_pods(d.name, d.namespace) for d in scenario.deployments}
+        pods_by_ns = {
+            ns: api.items("Pod", ns) for ns in {d.namespace for d in scenario.deployments}
+        }
+        pods_of = {
+            d.name: [
+                p for p in pods_by_ns[d.namespace] if p["metadata"]["name"].startswith(f"{d.name}-")
+            ]
+            for d in scenario.deployments
+        }
+        if world is not None:
+            for d in scenario.deployments:
+                svc = serving.get(d.name)
+                if svc is None:
+                    continue
+                ready_names = [p["metadata"]["name"] for p in ready_of[d.name]]
+                existing = [p["metadata"]["name"] for p in pods_of[d.name]]
+                svc.sync_pods(t, existing, ready_names)
+                if d.load.rps is not None and not d.load.from_trace:
+                    names0 = dict(variables, t=t, replicas=float(len(ready_names)))
+                    _rps_arrivals(svc, rps_due, d, max(d.load.rps(**names0), 0.0), t, scenario)
+            world.tick(t, scenario.tick_s)
         usage_now: dict[str, tuple] = {}
         objects_now: dict[tuple[str, str, str], dict[str, float]] = {}
         for d in scenario.deployments:
-            ready = kubelet.ready_pods(d.name, d.namespace)
-            all_pods = [
-                p
-                for p in api.items("Pod", d.namespace)
-                if p["metadata"]["name"].startswith(f"{d.name}-")
-            ]
+            ready = ready_of[d.name]
+            all_pods = pods_of[d.name]
             names = dict(variables, t=t, replicas=float(len(ready)))
             router: dict[str, float] = {}
             flow = ctx.flows.get((d.namespace, d.name))
-            if flow is not None:
+            svc = serving.get(d.name)
+            draining = 0
+            if flow is not None and svc is not None:
+                st = svc.stats
+                draining = st.draining
+                flow.observe(
+                    now,
+                    t,
+                    scenario.tick_s,
+                    st.arrived,
+                    st.concurrency,
+                    len(ready),
+                    st.held_now,
+                    st.new_held,
+                )
+            elif flow is not None:
                 rps = d.load.rps(**names) if d.load.rps else 0.0
                 conc = d.load.concurrency(**names) if d.load.concurrency else rps * d.request_s
                 flow.step(now, t, scenario.tick_s, rps, conc, len(ready))
+            if flow is not None:
                 names.update(rps=flow.rps, concurrency=flow.concurrency)
                 values = {
                     "router_requests_per_second": flow.rps,
@@ -306,13 +377,25 @@ async def simulate(
                 u = (max(cpu, 0.0), max(mem, 0.0), custom)
                 usage_now[p["metadata"]["name"]] = u
                 metrics.record(now, d.namespace, p["metadata"]["name"], u)
-            metrics.forget(
-                d.namespace, {p["metadata"]["name"] for p in api.items("Pod", d.namespace)}
-            )
+            metrics.forget(d.namespace, {p["metadata"]["name"] for p in pods_by_ns[d.namespace]})
+            paid = len(all_pods) + draining
             summary.replica_seconds[d.name] = (
-                summary.replica_seconds.get(d.name, 0.0) + len(all_pods) * scenario.tick_s
+                summary.replica_seconds.get(d.name, 0.0) + paid * scenario.tick_s
             )
-            summary.max_replicas[d.name] = max(summary.max_replicas.get(d.name, 0), len(all_pods))
+            summary.max_replicas[d.name] = max(summary.max_replicas.get(d.name, 0), paid)
+            series = summary.series.setdefault(d.name, Series())
+            series.t.append(t)
+            series.rps.append(flow.rps if flow is not None else 0.0)
+            series.concurrency.append(flow.concurrency if flow is not None else 0.0)
+            dep = api.objects.get(("Deployment", d.namespace, d.name)) or {}
+            series.desired.append(int((dep.get("spec") or {}).get("replicas") or 0))
+            series.pods.append(paid)
+            series.ready.append(len(ready))
+            done = svc.stats.finished if svc is not None else []
+            series.latency_mean.append(sum(done) / len(done) if done else None)
+            series.latency_max.append(max(done) if done else None)
+            if svc is not None:
+                samples[d.name].append(rep.ReplicaSample(t, paid, len(ready), 0.0))
         for om in scenario.object_metrics:
             names = dict(
                 variables, t=t, replicas=float(len(kubelet.ready_pods(om.name, om.namespace)))
@@ -337,7 +420,10 @@ async def simulate(
             summary.above_target_s.setdefault(name, 0.0)
             flow = ctx.flows.get((ns, ref.get("name", "")))
             if (flow is not None and flow.held_now > 0) or _above_target(
-                hpa, kubelet.ready_pods(ref.get("name", ""), ns), usage_now, objects_now
+                hpa,
+                ready_of.get(ref.get("name", "")) or kubelet.ready_pods(ref.get("name", ""), ns),
+                usage_now,
+                objects_now,
             ):
                 summary.above_target_s[name] += scenario.tick_s
         for pa in api.items("PodAutoscaler"):
@@ -348,7 +434,69 @@ async def simulate(
             if flow is not None and _kpa_above_target(pa, flow, scenario):
                 summary.kpa_above_target_s[name] += scenario.tick_s
         clock.advance()
+    _report(scenario, serving, samples, summary)
     return records, summary
+
+
+def _serving(scenario: Scenario) -> dict[str, Service]:
+    """A `Service` (router and pods with a capacity) per Deployment with `maxConcurrency`."""
+    out: dict[str, Service] = {}
+    for d in scenario.deployments:
+        if d.max_concurrency is None:
+            continue
+        model = d.service or ServiceModel(seconds=Expr(d.request_s, f"{d.name}.requestSeconds"))
+        arrivals: list[Arrival] = list(scenario.requests or []) if d.load.from_trace else []
+        out[d.name] = Service(d.name, model, d.max_concurrency, arrivals, d.hold_timeout_s)
+    return out
+
+
+def _rps_arrivals(
+    svc: Service, due: dict[str, float], d: DeploymentSpec, rps: float, t: float, sc: Scenario
+) -> None:
+    """Whole requests from a rate (the running sum floored, as `RequestFlow`), spread evenly
+    over the tick."""
+    before = int(due.get(d.name, 0.0) + 1e-9)
+    due[d.name] = due.get(d.name, 0.0) + rps * sc.tick_s
+    n = int(due[d.name] + 1e-9) - before
+    if isinstance(svc.arrivals, list):
+        svc.arrivals.extend(Arrival(t + (k + 0.5) * sc.tick_s / n) for k in range(n))
+
+
+def _report(
+    scenario: Scenario,
+    serving: dict[str, Service],
+    samples: dict[str, list[rep.ReplicaSample]],
+    summary: Summary,
+) -> None:
+    """The latency report of every Deployment with a capacity (requests still outstanding at
+    the end are recorded with their latency so far and status 0)."""
+    summary.slo = scenario.slo
+    end = (scenario.ticks + 1) * scenario.tick_s
+    for name, svc in serving.items():
+        svc.finish_run(end)
+        got = samples[name]
+        demand = rep.demand_from_requests(svc.records, 0.0, scenario.tick_s, len(got))
+        got = [
+            rep.ReplicaSample(s.t_s, s.pods, s.ready, dm) for s, dm in zip(got, demand, strict=True)
+        ]
+        records = sorted(svc.records, key=lambda r: r.arrival_s)
+        summary.request_records[name] = records
+        totals = summary.requests.get(name)
+        if totals is not None:  # the router's counts, from the requests themselves
+            waits = [r.held_s for r in records if r.held_s > 0 and r.status != 503]
+            totals.waited_s = sum(waits)
+            totals.max_wait_s = max(waits, default=0.0)
+            totals.timed_out = sum(1 for r in records if r.status == 503 and r.held_s > 0)
+        summary.report.append(
+            rep.report(
+                name,
+                records,
+                got,
+                tick_s=scenario.tick_s,
+                capacity=float(svc.cap),
+                slo=scenario.slo,
+            )
+        )
 
 
 def _expand(obj: dict[str, Any], scenario: Scenario) -> dict[str, Any]:

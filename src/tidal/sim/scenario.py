@@ -20,6 +20,9 @@ from tidal.autoscaling import profiles
 from tidal.autoscaling.kpa.config import Config, ConfigError, config_from_map
 from tidal.sim.clock import EPOCH
 from tidal.sim.load import Expr, LoadError, Trace
+from tidal.sim.report import Slo
+from tidal.sim.serve import ServiceModel
+from tidal.sim.traces import Arrival, TraceError, arrivals, read_rows
 
 
 class ScenarioError(ValueError):
@@ -44,10 +47,11 @@ class Load:
     metrics: dict[str, Expr] = field(default_factory=dict)  # Pods-metric value per pod
     rps: Expr | None = None  # requests/s arriving at the Deployment's Service (total)
     concurrency: Expr | None = None  # requests in flight while served (total)
+    from_trace: bool = False  # `requests: trace`: the scenario's request-level trace arrives
 
     @property
     def has_requests(self) -> bool:
-        return self.rps is not None or self.concurrency is not None
+        return self.rps is not None or self.concurrency is not None or self.from_trace
 
 
 @dataclass(slots=True)
@@ -62,6 +66,8 @@ class DeploymentSpec:
     load: Load = field(default_factory=Load)
     request_s: float = 0.1  # a request's service time: concurrency = rps × this when not given
     hold_timeout_s: float | None = None  # held longer than this: the router's 503
+    max_concurrency: int | None = None  # set: pods have a capacity, requests queue (sim.serve)
+    service: ServiceModel | None = None  # the service time with a capacity (requestSeconds else)
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -103,6 +109,9 @@ class Scenario:
     start_s: float = EPOCH  # the instant of t=0 (Unix seconds)
     kpa_config: Config = field(default_factory=Config)
     object_metrics: list[ObjectMetrics] = field(default_factory=list)
+    requests: list[Arrival] | None = None  # the request-level trace, on the run's clock
+    slo: Slo | None = None
+    node_concurrency: float | None = None  # pods share one machine (sim.serve)
 
     @property
     def ticks(self) -> int:
@@ -137,13 +146,31 @@ def _deployment(d: Any, i: int) -> DeploymentSpec:
     load = d.get("load") or {}
     if not isinstance(load, Mapping):
         raise ScenarioError(f"{where}.load: must be a map with cpu, memory, metrics")
-    known = ("cpu", "memory", "metrics", "rps", "concurrency")
+    known = ("cpu", "memory", "metrics", "rps", "concurrency", "requests")
     unknown = set(load) - set(known)
     if unknown:
         raise ScenarioError(f"{where}.load: unknown keys {sorted(unknown)} ({', '.join(known)})")
     if not isinstance(load.get("metrics") or {}, Mapping):
         raise ScenarioError(f"{where}.load.metrics: must be a map of metric name to expression")
+    if load.get("requests") not in (None, "trace"):
+        raise ScenarioError(f"{where}.load.requests: must be `trace` (the scenario's requests)")
     hold = d.get("holdTimeoutSeconds")
+    max_conc = d.get("maxConcurrency")
+    if max_conc is not None and (
+        isinstance(max_conc, bool) or not isinstance(max_conc, int) or max_conc < 1
+    ):
+        raise ScenarioError(f"{where}.maxConcurrency: must be an integer >= 1")
+    if load.get("requests") == "trace" and max_conc is None:
+        raise ScenarioError(
+            f"{where}.maxConcurrency: required with load.requests (a pod's capacity)"
+        )
+    service = _service(d.get("service"), f"{where}.service") if d.get("service") else None
+    if service is not None and max_conc is None:
+        raise ScenarioError(f"{where}.maxConcurrency: required with service (a pod's capacity)")
+    if max_conc is not None and load.get("concurrency") is not None:
+        raise ScenarioError(
+            f"{where}.load.concurrency: not with maxConcurrency (in flight is then measured)"
+        )
     replicas = d.get("replicas", 1)
     if not isinstance(replicas, int) or replicas < 0:
         raise ScenarioError(f"{where}.replicas: must be an integer >= 0")
@@ -170,10 +197,96 @@ def _deployment(d: Any, i: int) -> DeploymentSpec:
             concurrency=_expr(load["concurrency"], f"{where}.load.concurrency")
             if load.get("concurrency") is not None
             else None,
+            from_trace=load.get("requests") == "trace",
         ),
         request_s=_seconds(d.get("requestSeconds", 0.1), f"{where}.requestSeconds"),
         hold_timeout_s=None if hold is None else _seconds(hold, f"{where}.holdTimeoutSeconds"),
+        max_concurrency=max_conc,
+        service=service,
     )
+
+
+def _number(value: Any, where: str, *, minimum: float = 0.0, strict: bool = False) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < minimum or (strict and value <= minimum):
+        raise ScenarioError(f"{where}: must be a number {'>' if strict else '>='} {minimum:g}")
+    return float(value)
+
+
+def _service(raw: Any, where: str) -> ServiceModel:
+    """`service: {seconds: EXPR}` or the LLM's `{prefillTokensPerSecond, decodeTokensPerSecond,
+    promptTokens, outputTokens}`."""
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(f"{where}: must be a map (seconds, or prefillTokensPerSecond ...)")
+    known = (
+        "seconds",
+        "prefillTokensPerSecond",
+        "decodeTokensPerSecond",
+        "promptTokens",
+        "outputTokens",
+    )
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown keys {sorted(unknown)} ({', '.join(known)})")
+    if "seconds" in raw:
+        if set(raw) != {"seconds"}:
+            raise ScenarioError(f"{where}: seconds excludes the LLM keys (give one or the other)")
+        return ServiceModel(seconds=_expr(raw["seconds"], f"{where}.seconds"))
+    if "decodeTokensPerSecond" not in raw:
+        raise ScenarioError(f"{where}.decodeTokensPerSecond: required (or give seconds)")
+    model = ServiceModel(
+        prefill_rate=_number(
+            raw.get("prefillTokensPerSecond", 0), f"{where}.prefillTokensPerSecond"
+        ),
+        decode_rate=_expr(raw["decodeTokensPerSecond"], f"{where}.decodeTokensPerSecond"),
+        prompt_column=str(raw.get("promptTokens", "ContextTokens")),
+        output_column=str(raw.get("outputTokens", "GeneratedTokens")),
+    )
+    try:
+        model.decode_rates(1)
+    except LoadError as exc:
+        raise ScenarioError(str(exc)) from None
+    return model
+
+
+def _slo(raw: Any) -> Slo:
+    if not isinstance(raw, Mapping) or "latency" not in raw:
+        raise ScenarioError("slo.latency: required (e.g. slo: {latency: 2s, percentile: 99})")
+    unknown = set(raw) - {"latency", "percentile"}
+    if unknown:
+        raise ScenarioError(f"slo: unknown keys {sorted(unknown)} (latency, percentile)")
+    latency = _seconds(raw["latency"], "slo.latency")
+    if latency <= 0:
+        raise ScenarioError("slo.latency: must be > 0")
+    pct = _number(raw.get("percentile", 99), "slo.percentile", minimum=0, strict=True)
+    if pct > 100:
+        raise ScenarioError("slo.percentile: must be in (0, 100]")
+    return Slo(latency, pct)
+
+
+def _requests(raw: Any, base: Path, duration_s: float) -> list[Arrival]:
+    """`requests: {file, timestamp, speed, scale, seed, offset}`: a request-level trace."""
+    if isinstance(raw, str):
+        raw = {"file": raw}
+    if not isinstance(raw, Mapping) or not raw.get("file"):
+        raise ScenarioError("requests.file: required (a CSV with one row per request)")
+    known = ("file", "timestamp", "speed", "scale", "seed", "offset")
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ScenarioError(f"requests: unknown keys {sorted(unknown)} ({', '.join(known)})")
+    speed = _number(raw.get("speed", 1), "requests.speed", strict=True)
+    scale = _number(raw.get("scale", 1), "requests.scale")
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ScenarioError("requests.seed: must be an integer")
+    offset = _seconds(raw["offset"], "requests.offset") if raw.get("offset") else 0.0
+    try:
+        rows = read_rows(base / str(raw["file"]), raw.get("timestamp"))
+        return arrivals(
+            rows, speed=speed, scale=scale, offset_s=offset, seed=seed, duration_s=duration_s
+        )
+    except TraceError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def _object_metrics(raw: Any) -> list[ObjectMetrics]:
@@ -300,6 +413,16 @@ def parse_scenario(
             raise ScenarioError(str(exc)) from None
     tick = _seconds(data.get("tick", 1), "tick")
     duration = _seconds(data.get("duration", 600), "duration")
+    requests = _requests(data["requests"], base, duration) if data.get("requests") else None
+    for i, d in enumerate(deployments):
+        if d.load.from_trace and requests is None:
+            raise ScenarioError(f"deployments[{i}].load.requests: the scenario has no requests")
+    node = data.get("node")
+    node_conc = None
+    if node is not None:
+        if not isinstance(node, Mapping) or set(node) != {"concurrency"}:
+            raise ScenarioError("node: must be {concurrency: N} (requests one machine serves)")
+        node_conc = _number(node["concurrency"], "node.concurrency", strict=True)
     return Scenario(
         name=str(data.get("name") or default_name),
         duration_s=duration,
@@ -311,4 +434,7 @@ def parse_scenario(
         start_s=_start(data.get("start")),
         kpa_config=_kpa_config(data.get("kpa")),
         object_metrics=_object_metrics(data.get("objectMetrics") or []),
+        requests=requests,
+        slo=_slo(data["slo"]) if data.get("slo") is not None else None,
+        node_concurrency=node_conc,
     )
