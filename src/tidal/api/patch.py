@@ -9,6 +9,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
+# kube-apiserver's bounds on JSON patches (patch.go): operations per patch, and bytes a patch may
+# copy in all (`AccumulatedCopySizeLimit`, the request body limit), so `copy` cannot double a
+# document until memory runs out.
+MAX_JSON_PATCH_OPS = 10_000
+MAX_COPIED_BYTES = 3 * 1024 * 1024
+
 
 class PatchError(ValueError):
     """The patch cannot be applied (bad path, failed `test`, wrong shape)."""
@@ -30,7 +38,9 @@ def merge_patch(target: Any, patch: Any) -> Any:
 # --- RFC 6902 ------------------------------------------------------------------------------
 
 
-def _pointer(path: str) -> list[str]:
+def _pointer(path: Any) -> list[str]:
+    if not isinstance(path, str):
+        raise PatchError(f"invalid JSON pointer {path!r}: must be a string")
     if path == "":
         return []
     if not path.startswith("/"):
@@ -111,7 +121,12 @@ def json_patch(target: Any, ops: Any) -> Any:
     """RFC 6902 operations: add, remove, replace, move, copy, test."""
     if not isinstance(ops, list):
         raise PatchError("a JSON patch must be a list of operations")
+    if len(ops) > MAX_JSON_PATCH_OPS:
+        raise PatchError(
+            f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPS}, got {len(ops)}"
+        )
     doc = copy.deepcopy(target)
+    copied = 0
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise PatchError("every JSON patch operation needs 'op' and 'path'")
@@ -127,7 +142,17 @@ def json_patch(target: Any, ops: Any) -> Any:
             doc = _add(_remove(doc, tokens) if tokens else doc, tokens, copy.deepcopy(op["value"]))
         elif kind in ("move", "copy"):
             src = _pointer(op.get("from", ""))
-            value = copy.deepcopy(_get(doc, src))
+            if kind == "move" and tokens[: len(src)] == src and len(tokens) > len(src):
+                raise PatchError(f"cannot move {op.get('from')!r} into its own child")
+            value = _get(doc, src)
+            if kind == "copy":
+                copied += len(orjson.dumps(value))
+                if copied > MAX_COPIED_BYTES:
+                    raise PatchError(
+                        "Unable to copy: the accumulated size of the copied data exceeds the "
+                        f"limit of {MAX_COPIED_BYTES} bytes"
+                    )
+            value = copy.deepcopy(value)
             if kind == "move":
                 doc = _remove(doc, src)
             doc = _add(doc, tokens, value)
@@ -190,16 +215,25 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     if directive == "delete":
         return {}
     result = copy.deepcopy(original)
+    if directive not in (None, "merge"):
+        raise PatchError(f"Unable to find patch directive {directive!r}: $patch must be one of "
+                         '"replace", "delete", "merge"')  # fmt: skip
     retain = patch.get("$retainKeys")
+    if retain is not None and not isinstance(retain, list):
+        raise PatchError(f"invalid patch: $retainKeys must be a list, not {retain!r}")
     orders: dict[str, list[Any]] = {}
     deletes: dict[str, list[Any]] = {}
     for key, value in patch.items():
         if key in ("$patch", "$retainKeys"):
             continue
         if key.startswith("$setElementOrder/"):
+            if value is not None and not isinstance(value, list):
+                raise PatchError(f"invalid patch: {key} must be a list, not {value!r}")
             orders[key.split("/", 1)[1]] = value or []
             continue
         if key.startswith("$deleteFromPrimitiveList/"):
+            if value is not None and not isinstance(value, list):
+                raise PatchError(f"invalid patch: {key} must be a list, not {value!r}")
             deletes[key.split("/", 1)[1]] = value or []
             continue
         if value is None:
@@ -268,17 +302,24 @@ def _reorder(field: str, items: list[Any], order: list[Any]) -> list[Any]:
         return x.get(key) if isinstance(x, dict) else x
 
     wanted = [ident(o) for o in order]
+    if not all(isinstance(v, str | int | float | bool) for v in wanted):
+        raise PatchError(f"invalid patch: $setElementOrder/{field} lists a non-scalar key")
     ranked = {v: i for i, v in enumerate(wanted)}
+    if not all(isinstance(ident(i), str | int | float | bool | None) for i in items):
+        return items
     listed = sorted((i for i in items if ident(i) in ranked), key=lambda i: ranked[ident(i)])
     return listed + [i for i in items if ident(i) not in ranked]
 
 
 def apply_patch(target: Any, patch: Any, patch_type: str) -> Any:
     """Dispatch on `merge` / `strategic` / `json`."""
-    if patch_type == "merge":
-        return merge_patch(target, patch)
-    if patch_type == "json":
-        return json_patch(target, patch)
-    if patch_type == "strategic":
-        return strategic_merge_patch(target, patch)
+    try:
+        if patch_type == "merge":
+            return merge_patch(target, patch)
+        if patch_type == "json":
+            return json_patch(target, patch)
+        if patch_type == "strategic":
+            return strategic_merge_patch(target, patch)
+    except RecursionError:  # a patch that nests paths deeper than any object can be
+        raise PatchError("the patch nests the object too deeply") from None
     raise PatchError(f"unknown patch type {patch_type!r}")

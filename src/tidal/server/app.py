@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 import orjson
 
@@ -37,6 +38,7 @@ from tidal.api.errors import (
     ApiError,
     BadRequest,
     Gone,
+    Invalid,
     MethodNotAllowed,
     NotFound,
     ServerError,
@@ -45,9 +47,10 @@ from tidal.api.errors import (
 )
 from tidal.api.meta import rfc3339_micro
 from tidal.api.resources import RESOURCES, ResourceType
-from tidal.server import discovery, openapi, protobuf, tables
+from tidal.server import discovery, openapi, params, protobuf, tables
+from tidal.server.body import MAX_BODY_BYTES, RequestEntityTooLarge, decode, too_large
 from tidal.server.registry import Registry, qualified
-from tidal.server.schema import strict_message, unknown_fields
+from tidal.server.schema import FieldCheck
 
 log = logging.getLogger("tidal.server")
 
@@ -69,6 +72,7 @@ VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
+WATCH_TIMEOUT_MAX_S = 365 * 24 * 3600  # a longer `timeoutSeconds` is as good as none
 PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/merge-patch+json": "merge",
@@ -107,16 +111,15 @@ _BY_PATH: dict[tuple[str, str, str], ResourceType] = {
 
 
 class _Request:
-    __slots__ = ("method", "path", "params", "headers", "body")
+    __slots__ = ("method", "path", "segments", "params", "headers", "body")
 
     def __init__(self, scope: Scope, body: bytes) -> None:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
+        self.segments = _segments(scope)
         qs = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         self.params = {k: v[-1] for k, v in qs.items()}
-        self.headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-        }
+        self.headers = _headers(scope)
         self.body = body
 
     def json(self) -> Any:
@@ -137,16 +140,7 @@ class _Request:
             )
         if not self.body:
             raise BadRequest("the request body is empty")
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError:
-            pass
-        try:
-            import yaml
-
-            return yaml.safe_load(self.body)
-        except Exception:
-            raise BadRequest("the request body is not valid JSON") from None
+        return decode(self.body, ctype)
 
     @property
     def wants_table(self) -> bool:
@@ -159,7 +153,7 @@ class _Request:
 
     @property
     def dry_run(self) -> bool:
-        return self.params.get("dryRun") == "All"
+        return params.dry_run(self.params)
 
 
 class _Response:
@@ -187,7 +181,59 @@ def _json(obj: Any, status: int = 200, content_type: bytes = JSON) -> _Response:
 
 
 def _status_error(err: ApiError) -> _Response:
-    return _json(err.to_status(), err.code)
+    try:
+        return _json(err.to_status(), err.code)
+    except TypeError:  # a message quoting text orjson refuses (a lone surrogate)
+        status = orjson.loads(json.dumps(err.to_status()).encode("utf-8", "replace"))
+        return _json(status, err.code)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _segments(scope: Scope) -> list[str]:
+    """The path's segments, each percent-decoded on its own (so `%2F` stays inside a name and
+    an empty name stays visible as ""); the leading "" is dropped."""
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    raw = raw.split(b"?", 1)[0]
+    return [unquote(seg.decode("latin-1"), errors="replace") for seg in raw.split(b"/")][1:]
+
+
+def _has_body(headers: dict[str, str]) -> bool:
+    return headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+
+
+async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
+    """The whole body, refused (413) as soon as it exceeds MAX_BODY_BYTES: by its declared
+    length before reading, or while reading a chunked one. None when the client left."""
+    length = headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise too_large()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            return None
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large()
+        chunks.append(chunk)
+        if not msg.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _answer(send: Send, resp: _Response, *, close: bool = False) -> None:
+    """Send a whole answer. `close`: the request's body was not read, so the connection is
+    closed after the answer (as Go's server does) instead of reading on."""
+    headers = [(b"content-type", resp.content_type), *resp.headers]
+    headers.append((b"content-length", str(len(resp.body)).encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+    await send({"type": "http.response.body", "body": resp.body})
 
 
 class ApiServer:
@@ -249,38 +295,37 @@ class ApiServer:
                     return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        headers = _headers(scope)
+        if not self._authorized(headers):  # before a byte of the body is read
+            await _answer(
+                send, _status_error(Unauthorized("Unauthorized")), close=_has_body(headers)
+            )
+            return
+        try:
+            body = await _read_body(receive, headers)
+        except RequestEntityTooLarge as err:
+            await _answer(send, _status_error(err), close=True)
+            return
+        if body is None:  # the client left
+            return
         req = _Request(scope, body)
-        if not self._authorized(req):
-            resp: _Response | _Stream = _status_error(Unauthorized("Unauthorized"))
-        else:
-            try:
-                resp = await self._dispatch(req)
-            except ApiError as err:
-                resp = _status_error(err)
-            except Exception as exc:  # never a crash: a 500 Status, logged
-                log.exception("internal error on %s %s", req.method, req.path)
-                resp = _status_error(ServerError(f"Internal error occurred: {exc}"))
+        try:
+            resp: _Response | _Stream = await self._dispatch(req)
+        except ApiError as err:
+            resp = _status_error(err)
+        except Exception as exc:  # a last resort: still a Status, logged for a fix
+            log.exception("internal error on %s %s", req.method, req.path)
+            resp = _status_error(ServerError(f"Internal error occurred: {exc!r}"))
         if isinstance(resp, _Stream):
             await self._send_stream(resp, receive, send)
         else:
-            headers = [(b"content-type", resp.content_type), *resp.headers]
-            headers.append((b"content-length", str(len(resp.body)).encode()))
-            await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-            await send({"type": "http.response.body", "body": resp.body})
+            await _answer(send, resp)
 
-    def _authorized(self, req: _Request) -> bool:
-        auth = req.headers.get("authorization", "")
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        auth = headers.get("authorization", "")
         scheme, _, given = auth.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), self.token.encode()
+            given.strip().encode("utf-8", "replace"), self.token.encode()
         )
 
     async def _send_stream(self, stream: _Stream, receive: Receive, send: Send) -> None:
@@ -323,8 +368,13 @@ class ApiServer:
     # --- routing -------------------------------------------------------------------------------
 
     async def _dispatch(self, req: _Request) -> _Response | _Stream:
-        path = req.path.rstrip("/") or "/"
-        parts = [p for p in path.split("/") if p]
+        parts = list(req.segments)
+        trailing = len(parts) > 1 and parts[-1] == ""
+        if trailing or parts == [""]:
+            parts.pop()
+        if "" in parts:  # `//`, or an encoded name that decoded to nothing
+            raise NotFound("the server could not find the requested resource")
+        path = "/" + "/".join(parts)
         if req.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             raise MethodNotAllowed(
                 "the server does not allow this method on the requested resource"
@@ -358,7 +408,7 @@ class ApiServer:
         if parts[:1] == ["api"] and len(parts) >= 2:
             if parts[1] != "v1":
                 raise NotFound("the server could not find the requested resource")
-            return await self._resource(req, "", "v1", parts[2:])
+            return await self._resource(req, "", "v1", parts[2:], trailing)
         if parts[:1] == ["apis"] and len(parts) >= 2:
             group = parts[1]
             if len(parts) == 2:
@@ -379,17 +429,21 @@ class ApiServer:
                     )
                 rest = "/" + "/".join(parts[3:])
                 return _json(await provider.handle(rest, dict(req.params)))
-            return await self._resource(req, group, version, parts[3:])
+            return await self._resource(req, group, version, parts[3:], trailing)
         raise NotFound("the server could not find the requested resource")
 
     async def _resource(
-        self, req: _Request, group: str, version: str, rest: list[str]
+        self, req: _Request, group: str, version: str, rest: list[str], trailing: bool = False
     ) -> _Response | _Stream:
+        """A resource path. A trailing `/` after a collection or object names no object: 404
+        for every verb, so `DELETE .../deployments/` can never delete the collection."""
         if not rest:
             doc = discovery.resource_list(group, version)
             if doc is None:
                 raise NotFound("the server could not find the requested resource")
             return _json(doc)
+        if trailing:
+            raise NotFound("the server could not find the requested resource")
         namespace: str | None = None
         if rest[0] == "namespaces" and len(rest) >= 3 and (group, version, rest[2]) in _BY_PATH:
             namespace, rest = rest[1], rest[2:]
@@ -400,6 +454,9 @@ class ApiServer:
             namespace = None
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
+        for what, segment in (("Namespace", namespace), ("Name", name)):
+            if segment is not None and (msgs := _invalid_segment(segment)):
+                raise BadRequest(f'{what} parameter invalid: "{segment}": {";".join(msgs)}')
         if len(rest) > 3 or (sub is not None and sub not in r.subresources):
             raise NotFound("the server could not find the requested resource")
         if name is None:
@@ -415,15 +472,16 @@ class ApiServer:
     ) -> _Response | _Stream:
         p = req.params
         if req.method == "GET":
-            if p.get("watch") in ("true", "1"):
+            if params.bool_param(p, "watch"):
                 return self._watch(req, r, namespace)
-            limit = int(p["limit"]) if p.get("limit", "").isdigit() else None
+            limit = params.int_param(p, "limit")
+            include = params.choice_param(p, "includeObject", params.INCLUDE_OBJECT, "Metadata")
             listed = self.registry.list(
                 r.kind,
                 namespace,
                 label_selector=p.get("labelSelector"),
                 field_selector=p.get("fieldSelector"),
-                limit=limit or None,
+                limit=limit if limit and limit > 0 else None,
                 continue_=p.get("continue") or None,
             )
             if req.wants_table:
@@ -433,7 +491,7 @@ class ApiServer:
                         listed["items"],
                         self.clock(),
                         resource_version=listed["metadata"]["resourceVersion"],
-                        include=p.get("includeObject", "Metadata"),
+                        include=include,
                         continue_=listed["metadata"].get("continue"),
                     ),
                     content_type=TABLE_CT,
@@ -456,12 +514,14 @@ class ApiServer:
                     f"the kind in the data ({obj['kind']}) does not match the expected kind "
                     f"({r.kind}) of {r.plural}"
                 )
-            warn = self._field_validation(req, r, obj)
             if r.namespaced and namespace is None:
                 raise NotFound("the server could not find the requested resource")
-            created = self.registry.create(obj, namespace=namespace, dry_run=req.dry_run)
+            fields = FieldCheck(params.field_validation(req.params))
+            created = self.registry.create(
+                obj, namespace=namespace, dry_run=req.dry_run, fields=fields
+            )
             resp = _json(created, 201)
-            resp.headers += warn
+            resp.headers += fields.headers()
             return resp
         if req.method == "DELETE":
             opts = self._delete_options(req)
@@ -482,6 +542,11 @@ class ApiServer:
 
     def _watch(self, req: _Request, r: ResourceType, namespace: str | None) -> _Stream:
         p = req.params
+        timeout = params.int_param(p, "timeoutSeconds")
+        if timeout is not None:
+            timeout = min(timeout, WATCH_TIMEOUT_MAX_S)
+        as_table = req.wants_table
+        include = params.choice_param(p, "includeObject", params.INCLUDE_OBJECT, "Metadata")
         try:
             events = self.registry.watch(
                 r.kind,
@@ -497,9 +562,6 @@ class ApiServer:
                 yield orjson.dumps({"type": "ERROR", "object": status}) + b"\n"
 
             return _Stream(expired())
-        timeout = float(p["timeoutSeconds"]) if p.get("timeoutSeconds", "").isdigit() else None
-        as_table = req.wants_table
-        include = p.get("includeObject", "Metadata")
 
         async def chunks() -> AsyncIterator[bytes]:
             deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
@@ -552,13 +614,16 @@ class ApiServer:
         if req.method == "GET":
             obj = self.registry.get(r.kind, name, namespace, subresource=sub)
             if req.wants_table and sub is None:
+                include = params.choice_param(
+                    req.params, "includeObject", params.INCLUDE_OBJECT, "Metadata"
+                )
                 return _json(
                     tables.table(
                         r.kind,
                         [obj],
                         self.clock(),
                         resource_version=obj["metadata"].get("resourceVersion", ""),
-                        include=req.params.get("includeObject", "Metadata"),
+                        include=include,
                     ),
                     content_type=TABLE_CT,
                 )
@@ -569,7 +634,7 @@ class ApiServer:
             obj = req.json()
             if not isinstance(obj, dict):
                 raise BadRequest("the request body must be a JSON object")
-            warn = self._field_validation(req, r, obj) if sub is None else []
+            fields = FieldCheck(params.field_validation(req.params))
             out = self.registry.update(
                 obj,
                 subresource=sub,
@@ -577,9 +642,10 @@ class ApiServer:
                 kind=r.kind,
                 name=name,
                 namespace=namespace,
+                fields=fields,
             )
             resp = _json(out)
-            resp.headers += warn
+            resp.headers += fields.headers()
             return resp
         if req.method == "PATCH":
             ctype = req.headers.get("content-type", "").split(";")[0].strip()
@@ -601,9 +667,7 @@ class ApiServer:
                     )
                 )
             patch = req.json()
-            warn = []
-            if sub is None and isinstance(patch, dict):
-                warn = self._field_validation(req, r, patch)
+            fields = FieldCheck(params.field_validation(req.params))
             out = self.registry.patch(
                 r.kind,
                 name,
@@ -612,9 +676,10 @@ class ApiServer:
                 patch_type=patch_type,
                 subresource=sub,
                 dry_run=req.dry_run,
+                fields=fields,
             )
             resp = _json(out)
-            resp.headers += warn
+            resp.headers += fields.headers()
             return resp
         if req.method == "DELETE":
             if sub is not None:
@@ -642,45 +707,13 @@ class ApiServer:
         raise MethodNotAllowed("the server does not allow this method on the requested resource")
 
     def _delete_options(self, req: _Request) -> dict[str, Any]:
-        body: Obj = {}
+        parsed = None
         if req.body.strip():
             try:
-                parsed = orjson.loads(req.body)
-            except orjson.JSONDecodeError:
-                raise BadRequest("the DeleteOptions body is not valid JSON") from None
-            if isinstance(parsed, dict):
-                body = parsed
-        p = req.params
-        grace = body.get("gracePeriodSeconds", p.get("gracePeriodSeconds"))
-        try:
-            grace = int(grace) if grace not in (None, "") else None
-        except (TypeError, ValueError):
-            raise BadRequest(f"invalid gracePeriodSeconds {grace!r}") from None
-        pre = body.get("preconditions") or {}
-        dry = body.get("dryRun") or ([p["dryRun"]] if p.get("dryRun") else [])
-        policy = body.get("propagationPolicy") or p.get("propagationPolicy")
-        if policy is None and body.get("orphanDependents") is True:
-            policy = "Orphan"
-        return {
-            "propagation_policy": policy or "Background",
-            "grace_period_seconds": grace,
-            "dry_run": "All" in dry,
-            "precondition_uid": pre.get("uid"),
-            "precondition_rv": pre.get("resourceVersion"),
-        }
-
-    def _field_validation(
-        self, req: _Request, r: ResourceType, obj: Obj
-    ) -> list[tuple[bytes, bytes]]:
-        mode = req.params.get("fieldValidation", "Warn")
-        if mode == "Ignore":
-            return []
-        unknown = unknown_fields(r.kind, obj)
-        if not unknown:
-            return []
-        if mode == "Strict":
-            raise BadRequest(strict_message(unknown))
-        return [(b"warning", f'299 - "unknown field \\"{u}\\""'.encode()) for u in unknown]
+                parsed = req.json()
+            except BadRequest as err:
+                raise BadRequest(f"the DeleteOptions body is not valid: {err.message}") from None
+        return params.delete_options(req.params, parsed)
 
     # --- logs ----------------------------------------------------------------------------------
 
@@ -692,9 +725,14 @@ class ApiServer:
             raise BadRequest(f"container {container} is not valid for pod {name}")
         path = self.home / "pods" / namespace / name / "log"
         p = req.params
-        tail = int(p["tailLines"]) if p.get("tailLines", "").lstrip("-").isdigit() else None
-        limit = int(p["limitBytes"]) if p.get("limitBytes", "").isdigit() else None
-        stamps = p.get("timestamps") == "true"
+        tail = params.int_param(p, "tailLines")
+        limit = params.int_param(p, "limitBytes")
+        if limit is not None and limit < 1:
+            raise Invalid(
+                'PodLogOptions "" is invalid: limitBytes: Invalid value: '
+                f"{limit}: must be greater than 0"
+            )
+        stamps = params.bool_param(p, "timestamps")
         data = path.read_bytes() if path.exists() else b""
         if tail is not None and tail >= 0:
             lines = data.splitlines(keepends=True)
@@ -704,7 +742,7 @@ class ApiServer:
             data = _stamp(data, mtime)
         if limit is not None:
             data = data[:limit]
-        if p.get("follow") != "true":
+        if not params.bool_param(p, "follow"):
             return _Response(data, content_type=b"text/plain")
         offset = path.stat().st_size if path.exists() else 0
         uid = pod["metadata"].get("uid")
@@ -745,6 +783,13 @@ class ApiServer:
                 yield partial
 
         return _Stream(follow(), b"text/plain")
+
+
+def _invalid_segment(name: str) -> list[str]:
+    """apimachinery's `path.IsValidPathSegmentName`: what a name in a URL may not be."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
 
 
 def _partial(obj: Obj) -> Obj:

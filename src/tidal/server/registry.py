@@ -48,12 +48,15 @@ from tidal.api.patch import PatchError, apply_patch
 from tidal.api.resources import RESOURCES, ResourceType, by_kind
 from tidal.api.selectors import FieldSelector, LabelSelector, parse_fields, parse_labels
 from tidal.api.validation.field import invalid_message
+from tidal.server.body import RequestEntityTooLarge, depth_ok, too_deep
+from tidal.server.schema import FieldCheck, prune
 from tidal.server.store import Key, Store
 
 log = logging.getLogger("tidal.server")
 Obj = dict[str, Any]
 BUILTIN_GROUPS = frozenset({"", "apps", "autoscaling"})
 HISTORY = 10_000
+MAX_OBJECT_BYTES = 1536 * 1024  # etcd's default --max-request-bytes
 EVENT_TTL_S = 3600.0
 # Namespaces every cluster has (the seed reads the ingress Service from kube-system).
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -83,8 +86,10 @@ def conflict(r: ResourceType, name: str) -> Conflict:
     )
 
 
-def resource_for(kind: str) -> ResourceType:
+def resource_for(kind: Any) -> ResourceType:
     try:
+        if not isinstance(kind, str):
+            raise KeyError(kind)
         return by_kind(kind)
     except KeyError:
         raise NotFound(
@@ -213,9 +218,14 @@ class Registry:
                 details={"group": r.group, "kind": r.plural},
             )
 
-    def _admit(self, r: ResourceType, obj: Obj) -> Obj:
-        """Shape check, defaults, validation; any failure is a 422 (never a 500, even when a
-        kind's rules trip over a malformed object)."""
+    def _admit(self, r: ResourceType, obj: Obj, fields: FieldCheck | None = None) -> Obj:
+        """Nulls dropped (an explicit null is "unset", then defaulted), unknown fields pruned
+        (`fields` says whether that warns or refuses), shape check, defaults, validation; any
+        failure is a 422 (never a 500, even when a kind's rules trip over a malformed object)."""
+        obj = drop_nulls(obj)
+        pruned = prune(r.kind, obj)
+        if pruned and fields is not None:
+            fields.found(pruned)
         causes = validation.shape(obj)
         if not causes:
             try:
@@ -239,6 +249,12 @@ class Registry:
         return obj
 
     def _write(self, key: Key, obj: Obj, old: Obj | None, event: str) -> Obj:
+        size = len(orjson.dumps(obj))
+        if size > MAX_OBJECT_BYTES:  # etcd's request limit, as kube-apiserver reports it
+            raise RequestEntityTooLarge(
+                f"etcdserver: request is too large (the object is {size} bytes; at most "
+                f"{MAX_OBJECT_BYTES} are stored)"
+            )
         if old is not None:
             self._unindex(key, old)
         self.store.put(key, obj)
@@ -353,7 +369,14 @@ class Registry:
 
     # --- writes --------------------------------------------------------------------------------
 
-    def create(self, obj: Obj, *, namespace: str | None = None, dry_run: bool = False) -> Obj:
+    def create(
+        self,
+        obj: Obj,
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        fields: FieldCheck | None = None,
+    ) -> Obj:
         if not isinstance(obj, dict) or not isinstance(obj.get("metadata", {}), dict):
             raise BadRequest("the object must be a JSON object with a metadata map")
         r = resource_for(obj.get("kind", ""))
@@ -382,7 +405,7 @@ class Registry:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock())
         meta["generation"] = 1
-        obj = self._admit(r, obj)
+        obj = self._admit(r, obj, fields)
         key = self._key(r, meta["name"], meta.get("namespace"))
         self._check_namespace(r, key[1])
         if self.store.exists(key):
@@ -440,6 +463,7 @@ class Registry:
         kind: str | None = None,
         name: str | None = None,
         namespace: str | None = None,
+        fields: FieldCheck | None = None,
     ) -> Obj:
         """PUT. `kind`/`name`/`namespace` come from the URL when the HTTP layer calls it (and
         for `scale`, where the body is a Scale)."""
@@ -490,7 +514,7 @@ class Registry:
                 new["status"] = copy.deepcopy(current["status"])
             else:
                 new.pop("status", None)
-        new = self._admit(r, new)
+        new = self._admit(r, new, fields)
         return self._replace(r, current, new, dry_run, bump=True)
 
     def _replace(
@@ -544,7 +568,8 @@ class Registry:
 
     def _update_scale(self, r: ResourceType, current: Obj, scale: Obj, dry_run: bool) -> Obj:
         self._to_scale(r, current)
-        replicas = (scale.get("spec") or {}).get("replicas")
+        spec = scale.get("spec")
+        replicas = spec.get("replicas") if isinstance(spec, dict) else None
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             name = current["metadata"]["name"]
             from tidal.api.validation.field import invalid
@@ -572,6 +597,7 @@ class Registry:
         patch_type: str = "merge",
         subresource: str | None = None,
         dry_run: bool = False,
+        fields: FieldCheck | None = None,
     ) -> Obj:
         r = resource_for(kind)
         if patch_type == "apply":
@@ -594,8 +620,16 @@ class Registry:
             if patch_type == "json":
                 raise Invalid(str(exc)) from None
             raise BadRequest(str(exc)) from None
-        if not isinstance(patched, dict):
-            raise BadRequest("the patched object is not a JSON object")
+        if not isinstance(patched, dict) or not isinstance(patched.get("metadata", {}), dict):
+            what = "object" if isinstance(patched, dict) else "patched object"
+            field = "metadata" if isinstance(patched, dict) else "patch"
+            value = patched.get("metadata") if isinstance(patched, dict) else patched
+            raise Invalid(
+                f'{qualified(r)} "{name}" is invalid: {field}: Invalid value: '
+                f"{_short(value)}: the {what} must be a JSON object"
+            )
+        if not depth_ok(patched):
+            raise Invalid(f'{qualified(r)} "{name}" is invalid: patch: {too_deep().message}')
         if patched.get("metadata", {}).get("resourceVersion") in (None, ""):
             patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
                 "resourceVersion"
@@ -607,6 +641,7 @@ class Registry:
             kind=kind,
             name=name,
             namespace=namespace,
+            fields=fields,
         )
 
     # --- delete --------------------------------------------------------------------------------
@@ -828,6 +863,27 @@ class Registry:
     @property
     def watcher_count(self) -> int:
         return len(self._watchers)
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def drop_nulls(obj: Obj) -> Obj:
+    """Map entries whose value is null removed, at every depth (list items stay): JSON null in a
+    typed field or a non-nullable CRD field means "unset" to kube-apiserver, which then
+    defaults it (`spec.replicas: null` is stored as 1)."""
+    stack: list[Any] = [obj]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k in [k for k, x in v.items() if x is None]:
+                del v[k]
+            stack.extend(x for x in v.values() if isinstance(x, dict | list))
+        elif isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, dict | list))
+    return obj
 
 
 def _spec_of(obj: Obj) -> Obj:

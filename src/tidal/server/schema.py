@@ -1,11 +1,16 @@
-"""Known fields per kind, for `fieldValidation=Strict` (kubectl adds it to every apply):
-an unknown field is a 400 `strict decoding error: unknown field "spec.foo"`, as Kubernetes
-answers. Only the structure users write is described; free-form maps (labels, selectors,
-resources, probes) are `ANY`."""
+"""Known fields per kind. kube-apiserver drops fields a kind does not have (built-in kinds by
+decoding into Go structs, CRDs by structural pruning) and, by the request's `fieldValidation`,
+says so: `Warn` (the default) in a `Warning: unknown field "spec.foo"` header, `Strict` with a
+400 `strict decoding error: unknown field "spec.foo"`, `Ignore` not at all. `prune` does the
+dropping, `FieldCheck` the telling. Only the structure users write is described; free-form maps
+(labels, selectors, resources, probes) are `ANY`; kinds without a schema keep every field."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+from tidal.api.errors import BadRequest
 
 ANY: Any = None
 
@@ -130,25 +135,58 @@ def unknown_fields(kind: str, obj: Any) -> list[str]:
     return out
 
 
-def _walk(schema: Any, value: Any, path: str, out: list[str]) -> None:
+def _walk(schema: Any, value: Any, path: str, out: list[str], *, drop: bool = False) -> None:
     if schema is ANY or value is None:
         return
     if isinstance(schema, list):
         if isinstance(value, list):
             for i, item in enumerate(value):
-                _walk(schema[0], item, f"{path}[{i}]", out)
+                _walk(schema[0], item, f"{path}[{i}]", out, drop=drop)
         return
     if not isinstance(value, dict):
         return
-    for key, sub in value.items():
-        if key.startswith("$"):
+    for key, sub in list(value.items()):
+        if key.startswith("$") and not drop:
             continue  # strategic-merge directives
         here = f"{path}.{key}" if path else key
         if key not in schema:
             out.append(here)
+            if drop:
+                del value[key]
         else:
-            _walk(schema[key], sub, here, out)
+            _walk(schema[key], sub, here, out, drop=drop)
 
 
 def strict_message(paths: list[str]) -> str:
     return "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in paths)
+
+
+def prune(kind: str, obj: Any) -> list[str]:
+    """Remove, in place, every field the kind does not have; returns their dotted paths."""
+    schema = SCHEMAS.get(kind)
+    if schema is None:
+        return []
+    out: list[str] = []
+    _walk(schema, obj, "", out, drop=True)
+    return out
+
+
+@dataclass
+class FieldCheck:
+    """What a write does with unknown fields (`fieldValidation`), and the warnings it found."""
+
+    mode: str = "Warn"  # Ignore | Warn | Strict
+    warnings: list[str] = field(default_factory=list)
+
+    def found(self, paths: list[str]) -> None:
+        if self.mode == "Strict":
+            raise BadRequest(strict_message(paths))
+        if self.mode == "Warn":
+            self.warnings.extend(paths)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """`Warning` headers as kube-apiserver writes them (code 299, agent "-")."""
+        return [
+            (b"warning", f'299 - "unknown field \\"{p}\\""'.encode("utf-8", "replace"))
+            for p in self.warnings
+        ]

@@ -36,6 +36,7 @@ LABEL_VALUE_ERROR = (
     "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',"
     "  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
 )
+TOTAL_ANNOTATION_SIZE_LIMIT_B = 256 * 1024  # apimachinery's TotalAnnotationSizeLimitB
 # Kinds whose names must be DNS-1123 labels (the rest: subdomains); Services: DNS-1035 labels.
 _LABEL_NAMED = {"Namespace"}
 _DNS1035_NAMED = {"Service"}
@@ -136,6 +137,31 @@ def validate_metadata(obj: Obj, *, namespaced: bool) -> list[Cause]:
         not isinstance(ann, dict) or not all(isinstance(v, str) for v in ann.values())
     ):
         causes.append(invalid("metadata.annotations", ann, "must be a map of string to string"))
+    elif ann:
+        causes.extend(validate_annotations("metadata.annotations", ann))
+    return causes
+
+
+def validate_annotations(field: str, ann: dict[str, str]) -> list[Cause]:
+    """apimachinery's ValidateAnnotations: keys are qualified names (any case), and keys plus
+    values total at most 256 KiB."""
+    causes: list[Cause] = []
+    for key in ann:
+        prefix, _, name = key.lower().rpartition("/")
+        if not _LABEL_KEY_NAME.match(name) or len(name) > 63:
+            causes.append(invalid(field, key, QUALIFIED_NAME_ERROR))
+        elif prefix or key.startswith("/"):
+            causes.extend(dns1123_subdomain(field, prefix))
+    total = sum(len(k.encode("utf-8", "replace")) + len(v.encode("utf-8", "replace"))
+                for k, v in ann.items())  # fmt: skip
+    if total > TOTAL_ANNOTATION_SIZE_LIMIT_B:
+        causes.append(
+            Cause(
+                field,
+                f"Too long: must have at most {TOTAL_ANNOTATION_SIZE_LIMIT_B} bytes",
+                "FieldValueTooLong",
+            )
+        )
     return causes
 
 
