@@ -33,3 +33,17 @@ def human(seconds: float) -> str:
         return f"{m}m{s}s"
     h, m = divmod(m, 60)
     return f"{h}h{m}m{s}s"
+
+
+# The plane's own supervised processes (the router, a Prometheus it runs) restart on the same
+# doubling with a smaller start and cap: the first exit after a stable run restarts at once, each
+# further exit within 2 x the cap of the last start waits 0.5 s, 1 s, 2 s ... 10 s.
+SUPERVISED_INITIAL_S = 0.5
+SUPERVISED_MAX_S = 10.0
+
+
+def supervised_restart(failures: int, ran_for_s: float) -> tuple[int, float]:
+    """PURE: (consecutive failures, seconds to wait) once a supervised process that had
+    `failures` consecutive failures exits after running `ran_for_s`."""
+    n = failures_after_exit(failures, ran_for_s, SUPERVISED_MAX_S)
+    return n, delay(n, SUPERVISED_INITIAL_S, SUPERVISED_MAX_S)

@@ -114,11 +114,14 @@ def _field_ref(pod: Obj, path: str, pod_ip: str, node: str, host_ip: str) -> str
 def plane_env(environ: Any, home: Path) -> dict[str, str]:
     """The plane's environment without what leads to its credentials: `TIDAL_HOME`,
     `KUBECONFIG`, and any variable whose value names the home."""
-    homes = {str(home), str(home.resolve())}
+    homes = {str(home).rstrip("/"), str(home.resolve()).rstrip("/")}
+    names = re.compile(
+        "|".join(rf"(?:^|(?<=[:=,;\s'\"])){re.escape(h)}(?=$|[/:,;\s'\"])" for h in homes if h)
+    )
     return {
         k: v
         for k, v in environ.items()
-        if k not in ("TIDAL_HOME", "KUBECONFIG") and not any(h in v for h in homes)
+        if k not in ("TIDAL_HOME", "KUBECONFIG") and not names.search(v)
     }
 
 
@@ -451,6 +454,9 @@ class PodWorker:
                 continue
             if m.get("subPath"):
                 src = os.path.join(src, m["subPath"])
+            home = str(self.runner.home.resolve())
+            if sandbox.within(os.path.realpath(src), home):
+                raise OSError(f"hostPath {src} is inside the plane's home, which pods cannot see")
             binds.append(sandbox.Bind(src, dst, bool(m.get("readOnly"))))
         return binds
 

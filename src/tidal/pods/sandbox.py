@@ -83,7 +83,8 @@ def _parents(path: str) -> list[str]:
     return ["/" + "/".join(parts[:i]) if i else "/" for i in range(len(parts))]
 
 
-def _within(path: str, root: str) -> bool:
+def within(path: str, root: str) -> bool:
+    """`path` is `root` or below it."""
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
@@ -113,7 +114,7 @@ def expanded_dirs(host: Host, targets: Iterable[str], hidden: Sequence[str]) -> 
     target whose path leaves the host at some folder, that folder and its ancestors."""
     out = {"/"}
     for t in targets:
-        if any(_within(t, h) for h in hidden):
+        if any(within(t, h) for h in hidden):
             continue  # inside a hidden tmpfs: bwrap makes its folders there
         chain = [*_parents(t), t]
         for i in range(1, len(chain)):
@@ -174,7 +175,7 @@ def plan(
             args += ["--dev-bind-try", f"/dev/{name}", f"/dev/{name}"]
     for path in read_only:
         path = resolve(host, path)
-        if host.kind(path) == "dir" and not any(_within(path, h) for h in hidden):
+        if host.kind(path) == "dir" and not any(within(path, h) for h in hidden):
             args += ["--ro-bind", path, path]
     for h in hidden:
         args += ["--tmpfs", h]
