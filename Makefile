@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system demo test lint format clean llm demo-llm kserve-venv bench-router bench-coldstart
+.PHONY: venv system dashboard-assets demo test lint format clean llm demo-llm kserve-venv bench-router bench-coldstart
 
 venv: $(STAMP)
 
@@ -27,11 +27,16 @@ format: venv
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-test: venv system llm lint
+test: venv system llm lint dashboard-assets
 	$(BIN)/python -m pytest
 
-demo: venv system
+demo: venv system dashboard-assets
 	@bash examples/demo.sh
+
+# The dashboard's chart library (uPlot, pinned) from npm into build/dashboard-assets/ (ignored);
+# a no-op when installed. The plane serves it from there: no CDN at run time.
+dashboard-assets: system
+	@bash scripts/install-dashboard-assets.sh
 
 # The CPU LLM engine (llama-cpp-python, compiled once per machine with portable AVX2 flags into
 # ~/.cache/tidal/wheels) and the demo model; a no-op when both are installed. `make demo` skips it.

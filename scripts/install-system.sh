@@ -6,6 +6,10 @@ command -v hey >/dev/null 2>&1 || need+=(hey)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# the dashboard's browser test drives Debian's chromium headless
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# npm installs the dashboard's chart library (scripts/install-dashboard-assets.sh)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # each pod in its own mount namespace, the plane's home hidden (docs/PODS.md)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
