@@ -88,10 +88,10 @@ def test_floor_set_reported_and_given_back(tmp_path: Path) -> None:
             hpa = await client.get("HorizontalPodAutoscaler", "web", "default")
             assert hpa["spec"]["minReplicas"] == 2
             assert hpa["metadata"]["annotations"][BASE_ANNOTATION] == "2"
-            # demand rises 2 -> 5 replicas over two minutes: the floor leads it
-            for i in range(9):
+            # demand rises 2 -> 8 replicas over three minutes: the floor leads it
+            for i in range(13):
                 now[0] = T0 + 15 * (i + 1)
-                await _measured(client, 2, f"{4 + i * 1.5:g}")  # 4 .. 16 per pod on 2 pods
+                await _measured(client, 2, f"{4 + i:g}")  # 4 .. 16 per pod on 2 pods
                 await ctl.reconcile(("default", "web"))
             hpa = await client.get("HorizontalPodAutoscaler", "web", "default")
             obj = await client.get(KIND, "web", "default")

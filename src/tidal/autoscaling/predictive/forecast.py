@@ -77,8 +77,12 @@ def forecast(
     recent = [(t, v) for t, v in h.samples if now - trend_window_s <= t <= now]
     if not recent:
         return None
+    # the level stays at the last sample: no extrapolation over a gap without samples (the HPA
+    # reports no metrics on a sync that only lifts it to its floor), or the floor would feed on
+    # its own trend
     level, slope, sd = fit_line(recent)
-    level += slope * (now - recent[-1][0])
+    if len(recent) < 4 or recent[-1][0] - recent[0][0] < trend_window_s / 2:
+        slope = 0.0  # a trend from a few samples at the start would be noise, extrapolated
     seasonal = []
     for name, period in periods:
         then, ahead = at(h, now - period), at(h, now + ahead_s - period)
