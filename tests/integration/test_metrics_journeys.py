@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 
 from tests.plane import free_port, run_cli, start_plane, stop_plane
 from tests.support import stop_process, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.process
 
@@ -735,3 +738,49 @@ def test_get_raw_prints_any_api_path(plane: Plane) -> None:
     )
     assert code == 1 and out == ""
     assert err.startswith("Error from server (NotFound): "), err
+
+
+# ---- 6. tidal record: a service's history from Prometheus as a trace simulate reads -------------
+@NEEDS_PROMETHEUS
+def test_record_from_prometheus_feeds_simulate(plane: Plane) -> None:
+    prom = plane.prometheus_url()
+    query = "sum(up)"  # the targets Prometheus scraped (the GPU exporter is always one)
+
+    def samples() -> int:
+        now = time.time()
+        params = {"query": query, "start": now - 120, "end": now, "step": "1"}
+        body = httpx.get(f"{prom}/api/v1/query_range", params=params, timeout=5).json()
+        return sum(len(r["values"]) for r in body["data"]["result"]) >= 3
+
+    wait_until(samples, 60, interval_s=0.5, what="three seconds of Prometheus samples")
+    trace = plane.work / "recorded.csv"
+    end = round(time.time(), 3)
+    start = end - 120
+    code, _, err = plane.cli(
+        "record", "--prometheus", prom, "--query", query, "--start", f"{start}",
+        "--end", f"{end}", "--step", "1s", "-o", str(trace),
+    )  # fmt: skip
+    assert code == 0, err
+    rows = [r.split(",") for r in trace.read_text().splitlines()]
+    assert rows[0] == ["t", "rps"] and len(rows) > 2
+    body = httpx.get(
+        f"{prom}/api/v1/query_range",
+        params={"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": "1"},
+        timeout=5,
+    ).json()["data"]["result"][0]["values"]
+    # the file holds Prometheus' own samples, t counted from --start
+    assert [(round(t - start, 3), float(v)) for t, v in body] == [
+        (round(float(t), 3), float(v)) for t, v in rows[1:]
+    ]
+
+    scenario = (ROOT / "examples" / "sim" / "kpa-vs-hpa.yaml").read_text()
+    scenario = scenario.replace("trace: requests.csv", f"trace: {trace}").replace(
+        "duration: 10m", "duration: 2m"
+    )
+    (plane.work / "recorded.yaml").write_text(scenario)
+    code, out, err = plane.cli("simulate", str(plane.work / "recorded.yaml"))
+    assert code == 0, err
+    assert "web-hpa-predictor" in out
+
+    code, _, err = plane.cli("record", "--prometheus", prom, "--query", "sum(", "--since", "1m")
+    assert code == 1 and "Prometheus rejected the query 'sum('" in err
