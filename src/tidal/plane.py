@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -52,6 +54,7 @@ from tidal.metrics.gpu import open_backend
 from tidal.metrics.pipeline import MetricsPipeline, MetricsSettings
 from tidal.metrics.requests import RouterRequestStats
 from tidal.metrics.resource import ResourceMetricsApi, ResourceSampler
+from tidal.pods import backoff
 from tidal.pods.process import terminate
 from tidal.pods.runner import PodRunner, RunnerSettings
 from tidal.server.inprocess import InProcessClient
@@ -64,6 +67,7 @@ CONFIG = "config.yaml"
 PLANE_PID = "plane.pid"
 ROUTER_PID = "router.pid"
 READY = "plane.ready"
+FAILED = "plane.failed"  # {"pid", "error"}: why the last start failed (`tidal up` prints it)
 
 
 @dataclass
@@ -140,14 +144,72 @@ def alive(record: dict[str, Any] | None) -> bool:
 
 
 # ---- the router process ---------------------------------------------------------------------------
+ROUTER_PORTS = "router.ports"
+
+
+class PortInUse(Exception):
+    """A port the plane needs is held by another process (the message names both)."""
+
+
+def port_owner(port: int) -> str:
+    """`pid 123 (nginx)` for the process listening on `port`, when this user may see it."""
+    try:
+        for c in psutil.net_connections(kind="tcp"):
+            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid:
+                with contextlib.suppress(psutil.Error):
+                    return f"pid {c.pid} ({psutil.Process(c.pid).name()})"
+                return f"pid {c.pid}"
+    except (psutil.Error, OSError):
+        pass
+    return "another process"
+
+
+def port_taken(port: int, what: str, flag: str) -> PortInUse:
+    return PortInUse(
+        f"the {what} port {port} is in use by {port_owner(port)}; stop it, or choose another "
+        f"port with `tidal up {flag} N`"
+    )
+
+
+def bind_listener(port: int, what: str, flag: str, host: str = "127.0.0.1") -> socket.socket:
+    """A listening socket on host:port, or `PortInUse` naming the port and its holder."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise port_taken(port, what, flag) from exc
+        raise
+    return sock
+
+
 class RouterSupervisor:
-    """Starts the router in its own session, or adopts a live one, and restarts it if it dies."""
+    """Runs the router in its own session, or adopts a live one that answers as ours, and
+    restarts it at once when it dies (with back-off when it keeps dying:
+    `tidal.pods.backoff.supervised_restart`).
+
+    The plane binds the ingress and admin ports itself and passes the listening sockets to the
+    router: a port held by someone else is a clear start-up error, and while the router restarts
+    the kernel queues new connections instead of refusing them. Its exit is noticed through a
+    pidfd (no polling), and a spare router (`--standby`: started, imports done, waiting on its
+    stdin) takes over at once, so a killed router routes again in tens of milliseconds rather
+    than a Python start-up; a new spare is started after it. A spare whose plane dies sees end
+    of file on its stdin and exits.
+    """
 
     def __init__(self, home: Path, cfg: PlaneConfig) -> None:
         self.home = home
         self.cfg = cfg
         self.proc: subprocess.Popen[bytes] | None = None
+        self.spare: subprocess.Popen[bytes] | None = None
         self.record: dict[str, Any] | None = None
+        self.socks: list[socket.socket] = []
+        self.failures = 0
+        self.started_at = time.monotonic()
+        self.restarts = 0
 
     def _matches(self, rec: dict[str, Any]) -> bool:
         return (
@@ -155,23 +217,63 @@ class RouterSupervisor:
             and rec.get("admin_port") == self.cfg.admin_port
         )
 
-    def ensure(self) -> None:
+    def _token(self) -> str:
+        try:
+            return (self.home / "token").read_text().strip()
+        except OSError:
+            return ""
+
+    def answers_as_ours(self, rec: dict[str, Any]) -> bool:
+        """The router on the admin port says it is the recorded process on our ports (an
+        identifying request with the plane's token, not just an open port)."""
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.cfg.admin_port}/healthz",
+            headers={"Authorization": f"Bearer {self._token()}"},
+        )
+        try:
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(req, timeout=3) as resp:
+                doc = json.loads(resp.read())
+        except (OSError, ValueError):
+            return False
+        return (
+            doc.get("pid") == rec.get("pid")
+            and doc.get("port") == self.cfg.ingress_port
+            and doc.get("admin_port") == self.cfg.admin_port
+        )
+
+    def claim(self) -> None:
+        """At plane start: adopt a live router of ours, else bind its ports (`PortInUse`)."""
         rec = read_json(self.home / ROUTER_PID)
         if alive(rec) and rec is not None:
-            if self._matches(rec):
-                if self.record is None:
-                    log.info("adopted router pid %s", rec["pid"])
+            if self._matches(rec) and self.answers_as_ours(rec):
+                log.info("adopted router pid %s", rec["pid"])
                 self.record = rec
                 return
-            log.info("router pid %s has other ports; replacing it", rec["pid"])
+            log.info("router pid %s has other ports or does not answer; replacing it", rec["pid"])
             self._kill(rec)
-        elif self.record is not None:
-            log.warning("router pid %s is gone; starting a new one", self.record.get("pid"))
+        self._bind()
+
+    def _bind(self) -> None:
+        if not self.socks:
+            ingress = bind_listener(self.cfg.ingress_port, "ingress", "--ingress-port")
+            try:
+                admin = bind_listener(self.cfg.admin_port, "router admin", "--admin-port")
+            except Exception:
+                ingress.close()
+                raise
+            self.socks = [ingress, admin]
+
+    def ensure(self) -> None:
+        """Start the router unless one (adopted or ours) runs."""
+        if alive(self.record):
+            return
+        self._bind()
         self._start()
 
-    def _start(self) -> None:
-        log_file = open(self.home / "router.log", "ab")
-        argv = [
+    def _argv(self, standby: bool) -> list[str]:
+        ingress, admin = self.socks
+        return [
             sys.executable,
             "-m",
             "tidal.router",
@@ -181,27 +283,80 @@ class RouterSupervisor:
             str(self.cfg.ingress_port),
             "--admin-port",
             str(self.cfg.admin_port),
+            "--listen-fd",
+            str(ingress.fileno()),
+            "--admin-fd",
+            str(admin.fileno()),
+            "--admin-token-file",
+            str(self.home / "token"),
             "--state-file",
             str(self.home / "router-state.json"),
+            "--ports-file",
+            str(self.home / ROUTER_PORTS),
+            *(["--standby"] if standby else []),
         ]
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-        log_file.close()
+
+    def _spawn(self, standby: bool) -> subprocess.Popen[bytes]:
+        log_file = open(self.home / "router.log", "ab")
+        try:
+            return subprocess.Popen(
+                self._argv(standby),
+                stdin=subprocess.PIPE if standby else subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=tuple(s.fileno() for s in self.socks),
+            )
+        finally:
+            log_file.close()
+
+    def _promote_spare(self) -> subprocess.Popen[bytes] | None:
+        spare, self.spare = self.spare, None
+        if spare is None or spare.poll() is not None or spare.stdin is None:
+            return None
+        try:
+            spare.stdin.write(b"g")
+            spare.stdin.flush()
+        except OSError:
+            return None
+        return spare
+
+    def refill(self) -> None:
+        """Keep one spare router waiting (when this plane owns the sockets)."""
+        if self.socks and (self.spare is None or self.spare.poll() is not None):
+            self.spare = self._spawn(standby=True)
+
+    def _start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.home / ROUTER_PORTS).unlink()
+        self.proc = self._promote_spare() or self._spawn(standby=False)
+        self.started_at = time.monotonic()
         rec = pid_record(self.proc.pid)
         rec.update(port=self.cfg.ingress_port, admin_port=self.cfg.admin_port)
         write_json(self.home / ROUTER_PID, rec)
         self.record = rec
         log.info("started router pid %s on :%s", self.proc.pid, self.cfg.ingress_port)
 
-    def reap(self) -> None:
-        if self.proc is not None:
-            self.proc.poll()
+    async def wait_ready(self, timeout_s: float = 30.0) -> None:
+        """The router we started wrote its ports file (it listens and routes), or the adopted
+        one runs; else an error naming what happened (from router.log)."""
+        if self.proc is None:
+            if alive(self.record):
+                return
+            raise RuntimeError("the adopted router is gone")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            ports = read_json(self.home / ROUTER_PORTS)
+            if ports and ports.get("pid") == self.proc.pid:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"the router exited (code {self.proc.returncode}) at start-up; "
+                    f"{self.home / 'router.log'} ends with: {_last_line(self.home / 'router.log')}"
+                )
+            await asyncio.sleep(0.02)
+        raise RuntimeError(f"the router did not start in {timeout_s:.0f}s (see router.log)")
 
     def _kill(self, rec: dict[str, Any], grace_s: float = 5.0) -> None:
         try:
@@ -217,33 +372,99 @@ class RouterSupervisor:
             with contextlib.suppress(Exception):
                 self.proc.wait(1)
 
+    def _stop_spare(self) -> None:
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            with contextlib.suppress(OSError):
+                if spare.stdin is not None:
+                    spare.stdin.close()  # end of file: the spare exits by itself
+            try:
+                spare.wait(5)
+            except subprocess.TimeoutExpired:
+                spare.kill()
+                spare.wait(5)
+
     def stop(self) -> None:
+        self._stop_spare()
         if self.record and alive(self.record):
             self._kill(self.record)
-        with contextlib.suppress(FileNotFoundError):
-            (self.home / ROUTER_PID).unlink()
+        for s in self.socks:
+            s.close()
+        self.socks = []
+        for name in (ROUTER_PID, ROUTER_PORTS):
+            with contextlib.suppress(FileNotFoundError):
+                (self.home / name).unlink()
+
+    def abandon(self) -> None:
+        """A failed plane start: stop the router this plane started and close its sockets; an
+        adopted router keeps serving (as after a kill -9 of the plane)."""
+        self._stop_spare()
+        if self.proc is not None and self.record and alive(self.record):
+            self._kill(self.record)
+        for s in self.socks:
+            s.close()
+        self.socks = []
+
+    async def _exited(self) -> None:
+        """Returns when the recorded router process has exited (pidfd; polling as a fallback)."""
+        rec = self.record
+        if not alive(rec) or rec is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(int(rec["pid"]))
+        except (OSError, AttributeError):
+            while alive(rec):
+                await asyncio.sleep(0.05)
+            return
+        try:
+            if not alive(rec):  # gone between the check and the pidfd (or a reused pid)
+                return
+            done = loop.create_future()
+            loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+            try:
+                await done
+            finally:
+                loop.remove_reader(fd)
+        finally:
+            os.close(fd)
 
     async def supervise(self) -> None:
         while True:
-            await asyncio.sleep(0.5)
-            self.reap()
             try:
-                if not alive(self.record):
-                    self.ensure()
+                self.refill()
+            except OSError as exc:
+                log.warning("cannot start a spare router: %s", exc)
+            await self._exited()
+            if self.proc is not None:
+                self.proc.poll()  # reap our child
+            ran = time.monotonic() - self.started_at
+            self.failures, wait = backoff.supervised_restart(self.failures, ran)
+            log.warning(
+                "router pid %s exited; restarting it%s",
+                (self.record or {}).get("pid"),
+                f" in {wait:g}s ({self.failures} quick exits in a row)" if wait else "",
+            )
+            if wait:
+                await asyncio.sleep(wait)
+            try:
+                self.record = None
+                self.ensure()
+                self.restarts += 1
+            except PortInUse as exc:  # an adopted router's port taken meanwhile
+                log.error("cannot restart the router: %s", exc)
+                self.started_at = time.monotonic()
             except Exception:
                 log.exception("router supervision")
+                self.started_at = time.monotonic()
 
 
-async def wait_listening(port: int, timeout_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return True
-        except OSError:
-            await asyncio.sleep(0.05)
-    return False
+def _last_line(path: Path) -> str:
+    try:
+        lines = [x for x in path.read_text(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
 
 
 INGRESS_NAMESPACE = "kube-system"
@@ -312,8 +533,14 @@ class Plane:
 
     async def start(self) -> None:
         cfg, home = self.cfg, self.home
+        self.router.claim()  # the ingress/admin ports are ours (or our live router's) first
         self.registry = Registry.open(home)
-        self.api = await start_api(self.registry, home, port=cfg.api_port)
+        try:
+            self.api = await start_api(self.registry, home, port=cfg.api_port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise port_taken(cfg.api_port, "API", "--api-port") from exc
+            raise
         write_kubeconfig(home, self.api.url, self.api.ca_pem, self.api.token)
         client = InProcessClient(self.registry, raw=self.api.app.get_raw)
         self.client = client
@@ -330,7 +557,7 @@ class Plane:
             await asyncio.wait_for(self.runner.started.wait(), 30)
 
         admin_url = f"http://127.0.0.1:{cfg.admin_port}"
-        self.kpa = KpaController(client, RouterRequestStats(admin_url))
+        self.kpa = KpaController(client, RouterRequestStats(admin_url, token=self.api.token))
         for reconciler in (
             InferenceServiceController(client, domain=cfg.domain),
             DeploymentController(client),
@@ -346,10 +573,9 @@ class Plane:
 
         self._start_metrics(client, profile, gpu_backend)
         self.router.ensure()
+        await self.router.wait_ready()
+        self.router_listening = True
         self.spawn(self.router.supervise(), "router-supervisor")
-        self.router_listening = await wait_listening(cfg.ingress_port)
-        if not self.router_listening:
-            log.error("the router does not listen on :%s (see router.log)", cfg.ingress_port)
         if cfg.dashboard:
             await self._start_dashboard()
 
@@ -374,6 +600,7 @@ class Plane:
             window_s=max(window, resolution * 2),
             fake_gpus=self.cfg.fake_gpus,
             router_admin_url=f"http://127.0.0.1:{self.cfg.admin_port}",
+            token=self.api.token,
             prometheus=self.cfg.prometheus,
             prometheus_rules=self.cfg.prometheus_rules,
         )
@@ -481,12 +708,21 @@ async def amain(home: Path, cfg: PlaneConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(FileNotFoundError):
+        (home / FAILED).unlink()
     try:
         await plane.start()
-    except Exception:
-        log.exception("the plane failed to start")
+    except Exception as exc:
+        if isinstance(exc, PortInUse):
+            log.error("the plane cannot start: %s", exc)
+        else:
+            log.exception("the plane failed to start")
+        write_json(home / FAILED, {"pid": os.getpid(), "error": str(exc) or repr(exc)})
         await plane.stop(everything=False)
-        return 1
+        plane.router.abandon()
+        with contextlib.suppress(FileNotFoundError):
+            (home / PLANE_PID).unlink()
+        return 2 if isinstance(exc, PortInUse) else 1
     write_json(
         home / READY,
         {

@@ -1,9 +1,12 @@
-"""The plane's metrics endpoint (plain HTTP on loopback, read-only, no secrets): the GPU exporter in
+"""The plane's metrics endpoint (plain HTTP on loopback, read-only): the GPU exporter in
 dcgm-exporter's format at `/metrics`, and Prometheus HTTP service discovery of the pods at `/sd`,
-so a Prometheus scrapes tidal's pods and GPUs as it would on a cluster with dcgm-exporter."""
+so a Prometheus scrapes tidal's pods and GPUs as it would on a cluster with dcgm-exporter. Pod
+addresses and labels are not for every local process: with the plane's token both paths need
+`Authorization: Bearer <token>` (Prometheus's `authorization.credentials_file`), else 401."""
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -51,11 +54,35 @@ def sd_targets(pods: Iterable[Obj]) -> list[Obj]:
     return groups
 
 
-def build_app(exporter_text: Callable[[], str], pods: Callable[[], list[Obj]]) -> Starlette:
-    async def metrics(_: Request) -> Response:
+def authorized(header: str | None, token: str | None) -> bool:
+    """PURE: the Authorization header carries `token` (no token configured: anyone)."""
+    if not token:
+        return True
+    return hmac.compare_digest((header or "").strip().encode(), f"Bearer {token}".encode())
+
+
+_UNAUTHORIZED = Response(
+    orjson.dumps({"error": "the plane's bearer token is required"}),
+    status_code=401,
+    media_type="application/json",
+    headers={"www-authenticate": "Bearer"},
+)
+
+
+def build_app(
+    exporter_text: Callable[[], str],
+    pods: Callable[[], list[Obj]],
+    *,
+    token: str | None = None,
+) -> Starlette:
+    async def metrics(request: Request) -> Response:
+        if not authorized(request.headers.get("authorization"), token):
+            return _UNAUTHORIZED
         return Response(exporter_text(), media_type="text/plain; version=0.0.4")
 
-    async def sd(_: Request) -> Response:
+    async def sd(request: Request) -> Response:
+        if not authorized(request.headers.get("authorization"), token):
+            return _UNAUTHORIZED
         return Response(orjson.dumps(sd_targets(pods())), media_type="application/json")
 
     return Starlette(routes=[Route("/metrics", metrics), Route("/sd", sd)])

@@ -47,6 +47,7 @@ class MetricsSettings:
     prometheus: str | None = None  # a URL, or a path/name of the prometheus binary
     prometheus_port: int = 9090
     prometheus_rules: str | None = None  # prometheus-adapter style config with externalRules
+    token: str | None = None  # the plane's token: the router's admin port and /sd, /metrics need it
 
 
 def is_ready(pod: Obj) -> bool:
@@ -75,7 +76,7 @@ class MetricsPipeline:
         self.pods: list[Obj] = []
         backend = gpu_backend if gpu_backend is not None else open_backend(settings.fake_gpus)
         self.gpu = GpuCollector(backend, pod_roots, self._pods_on_gpu) if backend else None
-        self.router = RouterValues(settings.router_admin_url, settings.window_s)
+        self.router = RouterValues(settings.router_admin_url, settings.window_s, settings.token)
         sources = [ScrapedValues(self.scraper)] + ([GpuValues(self.gpu)] if self.gpu else [])
         sources.append(self.router)
         self.custom = CustomMetricsApi(
@@ -97,7 +98,7 @@ class MetricsPipeline:
             prometheus_url=prom_url, rules=rules, get_object=self._get_object, clock=clock
         )
         self.exporter_server = exporter.server(
-            exporter.build_app(self._exporter_text, lambda: self.pods),
+            exporter.build_app(self._exporter_text, lambda: self.pods, token=settings.token),
             "127.0.0.1",
             settings.exporter_port,
         )
@@ -192,6 +193,7 @@ class MetricsPipeline:
                     sd_url=f"http://127.0.0.1:{port}/sd",
                     exporter_target=f"127.0.0.1:{port}",
                     scrape_interval_s=self.settings.resolution_s,
+                    token_file=self.home / "token" if self.settings.token else None,
                 )
                 self.external.prometheus_url = self.prometheus.url
                 tasks.append(asyncio.create_task(self.prometheus.supervise(), name="prometheus"))

@@ -10,24 +10,30 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from tidal.pods import backoff
 
-def config(sd_url: str, exporter_target: str, scrape_interval_s: float) -> dict:
-    """PURE: the prometheus.yml for tidal: pods by HTTP SD, the GPU exporter as a static target."""
+
+def config(
+    sd_url: str, exporter_target: str, scrape_interval_s: float, token_file: Path | None = None
+) -> dict:
+    """PURE: the prometheus.yml for tidal: pods by HTTP SD, the GPU exporter as a static target;
+    both plane endpoints with the plane's bearer token read from `token_file`."""
     interval = f"{max(1, int(scrape_interval_s))}s"
+    auth = {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}}
+    sd: dict = {"url": sd_url, "refresh_interval": interval}
+    gpu: dict = {"job_name": "tidal-gpu", "static_configs": [{"targets": [exporter_target]}]}
+    if token_file is not None:
+        sd.update(auth)
+        gpu.update(auth)
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": [
-            {
-                "job_name": "tidal-pods",
-                "http_sd_configs": [{"url": sd_url, "refresh_interval": interval}],
-            },
-            {"job_name": "tidal-gpu", "static_configs": [{"targets": [exporter_target]}]},
-        ],
+        "scrape_configs": [{"job_name": "tidal-pods", "http_sd_configs": [sd]}, gpu],
     }
 
 
@@ -45,7 +51,10 @@ class PrometheusProcess:
     sd_url: str
     exporter_target: str
     scrape_interval_s: float = 1.0
+    token_file: Path | None = None
     proc: subprocess.Popen | None = None
+    failures: int = 0
+    started_at: float = 0.0
 
     @property
     def url(self) -> str:
@@ -65,7 +74,9 @@ class PrometheusProcess:
         (folder / "data").mkdir(parents=True, exist_ok=True)
         cfg = folder / "prometheus.yml"
         cfg.write_text(
-            yaml.safe_dump(config(self.sd_url, self.exporter_target, self.scrape_interval_s))
+            yaml.safe_dump(
+                config(self.sd_url, self.exporter_target, self.scrape_interval_s, self.token_file)
+            )
         )
         (folder / "url").write_text(self.url + "\n")
         log = open(folder / "prometheus.log", "ab")
@@ -84,12 +95,19 @@ class PrometheusProcess:
         log.close()
 
     async def supervise(self) -> None:
-        """Keep it running until cancelled; then stop it."""
+        """Keep it running until cancelled, restarting it with back-off when it keeps exiting
+        (`backoff.supervised_restart`: 0, 0.5 s, 1 s ... 10 s); then stop it."""
         try:
             while True:
                 if self.proc is None or self.proc.poll() is not None:
+                    if self.proc is not None:
+                        ran = time.monotonic() - self.started_at
+                        self.failures, wait = backoff.supervised_restart(self.failures, ran)
+                        if wait:
+                            await asyncio.sleep(wait)
                     self.start()
-                await asyncio.sleep(1.0)
+                    self.started_at = time.monotonic()
+                await asyncio.sleep(0.5)
         finally:
             self.stop()
 

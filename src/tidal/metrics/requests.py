@@ -102,9 +102,10 @@ class StaticRequestStats:
 class RouterRequestStats:
     """Polls the router's admin `/stats`; a router that is down reads as no data."""
 
-    def __init__(self, admin_url: str, *, timeout_s: float = 2.0) -> None:
+    def __init__(self, admin_url: str, *, timeout_s: float = 2.0, token: str | None = None) -> None:
         self.url = admin_url.rstrip("/") + "/stats"
-        self._client = httpx.AsyncClient(timeout=timeout_s)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._client = httpx.AsyncClient(timeout=timeout_s, headers=headers)
 
     async def snapshot(self) -> Snapshot:
         try:

@@ -44,12 +44,13 @@ def summarize(entry: Mapping[str, Any], now: float, window_s: float) -> dict[str
 class RouterValues:
     """Polls the router's `/stats`; serves per-pod and per-service values (keys `ns/name`)."""
 
-    def __init__(self, admin_url: str | None, window_s: float) -> None:
+    def __init__(self, admin_url: str | None, window_s: float, token: str | None = None) -> None:
         self.admin_url = admin_url
         self.window_s = window_s
         self.pods: dict[str, dict[str, float]] = {}
         self.services: dict[str, dict[str, float]] = {}
-        self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._http = httpx.AsyncClient(timeout=2.0, trust_env=False, headers=headers)
 
     def load(self, doc: Mapping[str, Any]) -> None:
         now = float(doc.get("now", 0.0))

@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--listen-fd", type=int, help="an inherited listening socket for the ingress")
     p.add_argument("--admin-fd", type=int, help="an inherited listening socket for the admin port")
     p.add_argument("--admin-token-file", help="bearer token the admin port requires")
+    p.add_argument(
+        "--standby", action="store_true", help="wait for a byte on stdin before starting"
+    )
     d = Timeouts()
     p.add_argument("--connect-timeout", type=float, default=d.connect_s, help="seconds (3)")
     p.add_argument(
@@ -153,8 +156,13 @@ async def amain(args: argparse.Namespace) -> None:
         tmp.write_text(json.dumps({"port": port, "admin_port": admin_port, "pid": os.getpid()}))
         os.replace(tmp, args.ports_file)
     log.info("router on %s:%d, admin on %s:%d", args.host, port, args.admin_host, admin_port)
-    # the API client after listening: its imports are the slow part of a restart
-    client = None if args.static else _make_client(args.kubeconfig, args.context)
+    # the API client after listening, off the loop: its imports and TLS set-up are the slow
+    # part of a start, and connections are accepted meanwhile
+    client = (
+        None
+        if args.static
+        else await asyncio.to_thread(_make_client, args.kubeconfig, args.context)
+    )
     if client is not None:
         router.poker = Poker(client)
         router.pods = PodCheck(client)
@@ -178,11 +186,24 @@ async def amain(args: argparse.Namespace) -> None:
             await client.close()
 
 
+def standby() -> bool:
+    """`--standby`: a spare the plane keeps ready (everything imported) and starts by writing a
+    byte on its stdin when the router dies; end of file (the plane is gone) ends the spare."""
+    import importlib
+
+    for name in ("tidal.client.http", "tidal.router.feeder", "yaml"):  # the slow imports, now
+        importlib.import_module(name)
+
+    return bool(sys.stdin.buffer.read(1))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.standby and not standby():
+        sys.exit(0)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works

@@ -114,6 +114,10 @@ def cmd_up(args: Any, env: Env) -> int:
             _print_ready(env, ready)
             return 0
         if proc.poll() is not None:
+            failed = plane_mod.read_json(home / plane_mod.FAILED)
+            if failed and failed.get("pid") == proc.pid:
+                env.err(f"tidal: {failed['error']}\n  (log: {home / 'plane.log'})\n")
+                return 1
             env.err(
                 f"tidal: the plane exited (code {proc.returncode}); see {home / 'plane.log'}:\n"
                 + _tail(home / "plane.log")
