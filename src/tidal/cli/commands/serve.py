@@ -8,6 +8,8 @@ import asyncio
 import time
 from typing import Any
 
+import yaml
+
 from tidal.api.client import ApiClient
 from tidal.api.errors import ApiError, Conflict, NotFound
 from tidal.api.meta import owner_reference
@@ -58,11 +60,22 @@ def add_parser(sub: Any) -> None:
         help="integer target value of the metric type the Autoscaler watches for",
     )
     k.add_argument("-a", "--annotation", action="append", default=[], help="KEY=VALUE")
+    k.add_argument(
+        "--dry-run",
+        choices=["none", "client"],
+        default="none",
+        help="client: print the objects (YAML) instead of submitting them, e.g. to apply them "
+        "to a cluster with kubectl",
+    )
     k.add_argument("-l", "--label", action="append", default=[], help="KEY=VALUE")
     k.add_argument(
         "--model-format", default="", help='"--model-format=name" or "--model-format=name:version"'
     )
-    k.add_argument("--storage-uri", default="", help="model URI (a local path or file://)")
+    k.add_argument(
+        "--storage-uri",
+        default="",
+        help="model URI: a local path, file://, pvc://, http(s)://, s3:// (docs/STORAGE.md)",
+    )
     k.add_argument("--runtime", default="", help="ServingRuntime name")
     k.add_argument("--command", dest="command_flag", default="", help="the command (else the args)")
     k.add_argument("--shell", default="sh", help="the shell that runs the command (default sh)")
@@ -158,6 +171,9 @@ def cmd_kserve(args: Any, env: Env) -> int:
         env.err(arena.logrus_error(env.elapsed(), msg) + "\n")
         return 1
     name, ns = a.name or "", a.namespace
+    if args.dry_run == "client":
+        env.out(yaml.safe_dump_all(objs, sort_keys=False))
+        return 0
 
     async def body(client: ApiClient) -> int:
         try:
