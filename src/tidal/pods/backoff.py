@@ -7,6 +7,8 @@ for 10 minutes (2 × the cap) before it exited starts the sequence again.
 
 from __future__ import annotations
 
+from tidal.api import gotime
+
 INITIAL_S = 10.0
 MAX_S = 300.0
 
@@ -24,15 +26,8 @@ def failures_after_exit(failures: int, ran_for_s: float, max_s: float = MAX_S) -
 
 
 def human(seconds: float) -> str:
-    """`10s`, `1m20s`, `5m0s`: Go's duration format as the kubelet prints it."""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m}m{s}s"
+    """`10s`, `1m20s`, `5m0s`: Go's duration format of whole seconds, as the kubelet prints it."""
+    return gotime.format_duration(int(seconds) * gotime.SECOND)
 
 
 # The plane's own supervised processes (the router, a Prometheus it runs) restart on the same

@@ -161,14 +161,6 @@ def signal_tree(ref: ProcessRef, sig: int, extra: list[psutil.Process] | None = 
                 p.send_signal(sig)
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
 async def wait_exit(
     ref: ProcessRef, proc: subprocess.Popen | None, poll_s: float = 0.2
 ) -> int | None:

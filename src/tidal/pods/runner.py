@@ -15,6 +15,7 @@ shapes it (`status.py`) and Events carry the kubelet's and the scheduler's messa
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -28,20 +29,21 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
+import yaml
 
 from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import ApiError, Gone, NotFound, TidalError
 from tidal.api.events import make_event
 from tidal.api.meta import parse_time
-from tidal.pods import backoff, ips, probes, sandbox
+from tidal.pods import backoff, ips, probes, sandbox, serviceaccount
 from tidal.pods import process as procs
 from tidal.pods.schedule import Node, Requests, pod_requests, schedule
 from tidal.pods.status import (
     ContainerState,
     PodState,
-    container_status,
     pod_status,
     qos_class,
     terminated,
@@ -408,6 +410,16 @@ class PodWorker:
             "TIDAL_POD_DIR": str(self.work),
         }
         env.update(base)
+        api = self._service_account()
+        if api is not None:
+            host, port = api
+            base.update(
+                KUBERNETES_SERVICE_HOST=host,
+                KUBERNETES_SERVICE_PORT=port,
+                KUBERNETES_SERVICE_PORT_HTTPS=port,
+                KUBERNETES_PORT=f"tcp://{host}:{port}",
+            )
+            env.update(base)
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpus)
         elif runner.node.gpus:
@@ -441,10 +453,35 @@ class PodWorker:
             args = [args]
         return [expand(str(a), env) for a in [*command, *args]]
 
+    def _service_account(self) -> tuple[str, str] | None:
+        """Write the pod's own token, CA and namespace (once) for the service-account mount;
+        the API's (host, port), or None where the pod gets none (isolation unavailable: such
+        a pod could read the plane's token anyway; `automountServiceAccountToken: false`)."""
+        spec = self.pod.get("spec") or {}
+        access = self.runner.api_access()
+        if access is None or spec.get("automountServiceAccountToken") is False:
+            return None
+        host, port, ca_pem, key = access
+        folder = self.dir / "serviceaccount"
+        if not (folder / "token").exists():
+            claims = serviceaccount.Claims(
+                self.ns, spec.get("serviceAccountName") or "default", self.name, self.uid
+            )
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "ca.crt").write_bytes(ca_pem)
+            (folder / "namespace").write_text(self.ns)
+            tmp = folder / "token.tmp"
+            tmp.write_text(serviceaccount.issue(key, claims, self.runner.clock()))
+            os.replace(tmp, folder / "token")
+        return host, port
+
     def _binds(self, spec: Obj) -> list[sandbox.Bind]:
         """The pod's folder, then its volumes at their mount paths (hostPath: arena's
         `--data SRC:DST` is a real bind mount here)."""
         binds = [sandbox.Bind(str(self.work), str(self.work))]
+        if (self.dir / "serviceaccount" / "token").exists():
+            folder = str(self.dir / "serviceaccount")
+            binds.append(sandbox.Bind(folder, serviceaccount.MOUNT_PATH, read_only=True))
         volumes = {v.get("name"): v for v in (self.pod.get("spec") or {}).get("volumes") or []}
         for m in spec.get("volumeMounts") or []:
             vol = volumes.get(m.get("name")) or {}
@@ -596,12 +633,31 @@ class PodWorker:
             msg = "The container exited while the control plane was down; its exit code is unknown"
         else:
             c.exit_code, c.reason, msg = code, ("Completed" if code == 0 else "Error"), ""
+            if code:
+                msg = self._fallback_message(c.name)
         c.finished_at = now
         c.ready = False
         c.last_terminated = terminated(c.exit_code, c.reason, c.started_at, now, msg, c.pid)
         c.failures = backoff.failures_after_exit(
             c.failures, now - c.started_at, self.runner.settings.backoff_max_s
         )
+
+    def _fallback_message(self, name: str) -> str:
+        """`terminationMessagePolicy: FallbackToLogsOnError`: a failed container's termination
+        message is the end of its log (as the kubelet: 80 lines, 2048 bytes at most)."""
+        for index, spec in enumerate(self._specs()):
+            if spec.get("name") == name:
+                if spec.get("terminationMessagePolicy") != "FallbackToLogsOnError":
+                    return ""
+                try:
+                    with open(self._log_path(index, name), "rb") as f:
+                        f.seek(0, os.SEEK_END)
+                        f.seek(max(f.tell() - 2048, 0))
+                        tail = f.read().decode(errors="replace")
+                except OSError:
+                    return ""
+                return "\n".join(tail.splitlines()[-80:]).strip()
+        return ""
 
     def _restart(self, c: ContainerState, policy: str) -> bool:
         """Whether the container starts again (and count the restart)."""
@@ -703,10 +759,31 @@ class PodRunner:
         self.clock = clock
         self.ip_start = ips.block_start(str(self.home.resolve()))
         self.workers: dict[str, PodWorker] = {}  # uid -> worker
+        self._api_access: tuple[str, str, bytes, bytes] | None = None
         self.isolation_problem: str | None = (
             "turned off (isolation: off)" if self.settings.isolation == "off" else None
         )
         self.started = asyncio.Event()
+
+    def api_access(self) -> tuple[str, str, bytes, bytes] | None:
+        """(host, port, CA PEM, token signing key) of the plane's API for pods' service
+        accounts, from the home's kubeconfig and token; None without isolation or a plane."""
+        if self.isolation_problem is not None:
+            return None
+        if self._api_access is None:
+            try:
+                cfg = yaml.safe_load((self.home / "kubeconfig").read_text()) or {}
+                cluster = cfg["clusters"][0]["cluster"]
+                url = urlsplit(cluster["server"])
+                ca = base64.b64decode(cluster["certificate-authority-data"])
+                token = (self.home / "token").read_text().strip()
+            except (OSError, ValueError, KeyError, IndexError, TypeError, yaml.YAMLError):
+                return None
+            if not token or not url.hostname:
+                return None
+            key = serviceaccount.signing_key(token)
+            self._api_access = (url.hostname, str(url.port or 443), ca, key)
+        return self._api_access
 
     # --- what other parts read ----------------------------------------------------------
     def ips_in_use(self, exclude: PodWorker | None = None) -> set[str]:
@@ -731,10 +808,6 @@ class PodRunner:
                     )
                 )
         return out
-
-    def container_statuses(self, uid: str) -> list[Obj]:
-        w = self.workers.get(uid)
-        return [container_status(c) for c in w.containers] if w else []
 
     def forget(self, worker: PodWorker) -> None:
         if self.workers.get(worker.uid) is worker:

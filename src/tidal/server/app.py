@@ -42,14 +42,14 @@ from tidal.api.errors import (
     MethodNotAllowed,
     NotFound,
     ServerError,
-    Unauthorized,
     UnsupportedMediaType,
 )
 from tidal.api.meta import rfc3339_micro
 from tidal.api.resources import RESOURCES, ResourceType
+from tidal.pods import serviceaccount
 from tidal.server import discovery, openapi, params, protobuf, tables
 from tidal.server.body import MAX_BODY_BYTES, RequestEntityTooLarge, decode, too_large
-from tidal.server.registry import Registry, qualified
+from tidal.server.registry import Registry
 from tidal.server.schema import FieldCheck
 
 log = logging.getLogger("tidal.server")
@@ -251,6 +251,9 @@ class ApiServer:
         self.registry = registry
         self.home = Path(home)
         self.token = token
+        self.service_accounts = serviceaccount.Reviewer(
+            token, serviceaccount.registry_lookup(registry.get)
+        )
         self.clock = clock
         self.server_address = server_address
         self.providers: dict[str, ApiProvider] = {}
@@ -296,10 +299,9 @@ class ApiServer:
         if scope["type"] != "http":
             return
         headers = _headers(scope)
-        if not self._authorized(headers):  # before a byte of the body is read
-            await _answer(
-                send, _status_error(Unauthorized("Unauthorized")), close=_has_body(headers)
-            )
+        denied = self._denied(scope, headers)
+        if denied is not None:  # before a byte of the body is read
+            await _answer(send, _status_error(denied), close=_has_body(headers))
             return
         try:
             body = await _read_body(receive, headers)
@@ -320,6 +322,18 @@ class ApiServer:
             await self._send_stream(resp, receive, send)
         else:
             await _answer(send, resp)
+
+    def _denied(self, scope: Scope, headers: dict[str, str]) -> ApiError | None:
+        """None for the plane's token; else a pod's service-account token's review (its own
+        namespace, read-only: tidal.pods.serviceaccount), 401 for anything else."""
+        if self._authorized(headers):
+            return None
+        return self.service_accounts.review(
+            headers.get("authorization", ""),
+            scope.get("method", ""),
+            scope.get("path", ""),
+            scope.get("query_string", b"").decode("latin-1"),
+        )
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         auth = headers.get("authorization", "")
@@ -808,7 +822,3 @@ def _stamp(data: bytes, at: float) -> bytes:
     prefix = rfc3339_micro(at).replace("Z", "000Z").encode() + b" "
     lines = data.splitlines(keepends=True)
     return b"".join(prefix + line for line in lines)
-
-
-def qualified_name(r: ResourceType) -> str:
-    return qualified(r)
