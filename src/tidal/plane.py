@@ -1,7 +1,7 @@
 """The local control plane, one asyncio (uvloop) process: `python -m tidal.plane --home DIR`.
 
 It composes the API server (HTTPS on loopback, `tidal.server.serve`), the controllers
-(InferenceService, Deployment, Endpoints; HPA, CronHPA and KPA when their modules exist) on the
+(InferenceService, Deployment, Endpoints, HPA, CronHPA, KPA) on the
 in-process client, the pod runner, the metrics (resource sampler, custom/external metrics
 pipeline), and supervises the router, a separate process in its own session (started, or adopted
 when a live one from an earlier plane is found: pid + process start time in `router.pid`).

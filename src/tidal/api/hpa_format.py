@@ -109,9 +109,6 @@ def table_row(hpa: Mapping[str, Any], now: float) -> list[str]:
     ]
 
 
-TABLE_COLUMNS = ("Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas", "Age")
-
-
 def describe_metric_lines(spec: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
     """The lines under `Metrics:` (without indentation), cells separated by a tab."""
     statuses = list(status.get("currentMetrics") or ())

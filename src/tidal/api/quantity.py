@@ -52,14 +52,6 @@ def parse(text: str | int | float) -> Fraction:
     return number * Fraction(10) ** int(suffix[1:])
 
 
-def is_valid(text: object) -> bool:
-    try:
-        parse(text)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
-        return False
-    return True
-
-
 def format_decimal(value: Fraction | int | float) -> str:
     """Canonical decimal form (`100m`, `1`, `1500m`, `2k`, `250u`); rounds up to nanos as
     Kubernetes does."""

@@ -23,13 +23,11 @@ KNATIVE_CLASS = "autoscaling.knative.dev/class"
 KPA_CLASS = "kpa.autoscaling.knative.dev"
 
 # ---- tidal's own ----------------------------------------------------------------------------------
-TIDAL_SERVING_GROUP = "serving.tidal.dev"
 # on the predictor Service: the hosts the router routes to it (`<name>-<ns>.<domain>,...`)
 HOSTS_ANNOTATION = "serving.tidal.dev/hosts"
 # on the HPA rendered for an External `autoScaling` entry: which entry the metric adapter reads
 METRIC_INDEX_LABEL = "serving.tidal.dev/metric-index"
 
-TIDAL_AUTOSCALING_GROUP = "autoscaling.tidal.dev"
 # per HPA: the autoscaling profile and the controller's sync period
 PROFILE_ANNOTATION = "autoscaling.tidal.dev/profile"
 SYNC_PERIOD_ANNOTATION = "autoscaling.tidal.dev/sync-period"

@@ -20,10 +20,6 @@ from tidal.cli.env import Env, tidal_home
 from tidal.cli.printers import qualified
 
 T = TypeVar("T")
-TABLE_ACCEPT = (
-    "application/json;as=Table;v=v1;g=meta.k8s.io,"
-    "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
-)
 
 
 class CliError(Exception):
@@ -139,8 +135,9 @@ async def fetch_table(
     label_selector: str | None = None,
     field_selector: str | None = None,
 ) -> Obj:
-    """The Table for a list or one object. Asks the server (Accept `as=Table`) when the client
-    can; otherwise renders it with the server's table code from the plain objects."""
+    """The Table for a list or one object: the server's (`HttpClient.get_table`, Accept
+    `as=Table`) when the client has `get_table`; otherwise rendered with the server's table code
+    from the plain objects (the in-process client)."""
     getter = getattr(client, "get_table", None)
     if getter is not None:
         return await getter(
@@ -150,25 +147,6 @@ async def fetch_table(
             label_selector=label_selector,
             field_selector=field_selector,
         )
-    http = getattr(client, "_http", None)
-    if http is not None:  # HttpClient: ask the server for its Table
-        params = {}
-        if label_selector:
-            params["labelSelector"] = label_selector
-        if field_selector:
-            params["fieldSelector"] = field_selector
-        ns = namespace if rt.namespaced else None
-        try:
-            resp = await http.get(
-                rt.path(ns, name),
-                params=params,
-                headers=client._headers({"Accept": TABLE_ACCEPT}),  # type: ignore[attr-defined]
-            )
-        except Exception as exc:
-            raise TransportError(str(exc)) from exc
-        data = client._decode(resp)  # type: ignore[attr-defined]
-        if isinstance(data, dict) and data.get("kind") == "Table":
-            return data
     from tidal.server import tables
 
     if name:
@@ -179,10 +157,6 @@ async def fetch_table(
         )
         objs = listed.get("items", [])
     return tables.table(rt.kind, objs, time.time())
-
-
-def not_found_message(rt: ResourceType, name: str) -> str:
-    return f'Error from server (NotFound): {rt.plural}{"." + rt.group if rt.group else ""} "{name}" not found'
 
 
 async def sleep(seconds: float) -> None:

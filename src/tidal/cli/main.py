@@ -11,11 +11,14 @@ from typing import Any
 
 from tidal.cli.commands import (
     apply,
+    controllers,
+    dashboard,
     delete,
     describe,
     get,
     logs,
     patch,
+    record,
     serve,
     simulate,
     top,
@@ -36,6 +39,9 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     logs.add_parser,
     top.add_parser,
     simulate.add_parser,
+    record.add_parser,
+    dashboard.add_parser,
+    controllers.add_parser,  # controllers, manifests
 )
 
 

@@ -217,8 +217,3 @@ class Loop:
                 if key in self._dirty:
                     self._dirty.discard(key)
                     self.enqueue(key)
-
-
-async def run_all(loops: list[Loop]) -> None:
-    """Start every loop (each waits for its informers' first list)."""
-    await asyncio.gather(*(lp.start() for lp in loops))

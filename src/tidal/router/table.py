@@ -12,16 +12,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from tidal.api.wellknown import HOSTS_ANNOTATION
 from tidal.router.activation import HoldSettings, hold_settings
 from tidal.router.choose import choose
 from tidal.router.stats import LoadStats, ServiceStats
-
-
-class Closable(Protocol):
-    def close(self) -> None: ...
 
 
 class Endpoint:

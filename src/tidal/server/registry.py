@@ -20,7 +20,6 @@ import base64
 import copy
 import logging
 import random
-import string
 import time
 import uuid
 from collections import deque
@@ -895,7 +894,3 @@ def _is_graceful_pod(obj: Obj) -> bool:
     """A Pod bound to the node and not finished terminates gracefully (its runner confirms)."""
     phase = (obj.get("status") or {}).get("phase")
     return bool((obj.get("spec") or {}).get("nodeName")) and phase not in ("Succeeded", "Failed")
-
-
-def random_suffix(n: int = 5) -> str:
-    return "".join(random.choices(string.ascii_lowercase, k=n))

@@ -125,16 +125,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def unknown_fields(kind: str, obj: Any) -> list[str]:
-    """Dotted paths of fields the kind does not have (`spec.foo`, `spec.jobs[0].bar`)."""
-    schema = SCHEMAS.get(kind)
-    if schema is None:
-        return []
-    out: list[str] = []
-    _walk(schema, obj, "", out)
-    return out
-
-
 def _walk(schema: Any, value: Any, path: str, out: list[str], *, drop: bool = False) -> None:
     if schema is ANY or value is None:
         return

@@ -1,4 +1,4 @@
-"""Running the API server: inside the plane's own asyncio loop (`start_api` / `serve_api`), or
+"""Running the API server: inside the plane's own asyncio loop (`start_api`), or
 alone (`python -m tidal.server`). It binds loopback only and serves HTTPS with the home's PKI
 (`$TIDAL_HOME/pki`) and token (`$TIDAL_HOME/token`), both made when missing. The kubeconfig is
 written by the caller (server must not import client):
@@ -10,8 +10,6 @@ written by the caller (server must not import client):
     client = InProcessClient(registry, raw=api.app.get_raw)
     ...
     await api.stop()
-
-`serve_api(...)` is the same but runs until cancelled.
 """
 
 from __future__ import annotations
@@ -121,22 +119,3 @@ async def start_api(
             raise RuntimeError("the API server stopped while starting")
         await asyncio.sleep(0.01)
     return ApiHandle(app, host, bound, server, task, pki.ca_pem(), token)
-
-
-async def serve_api(
-    registry: Registry,
-    home: Path | str,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    app: ApiServer | None = None,
-    on_ready: Callable[[ApiHandle], None] | None = None,
-) -> None:
-    """`start_api`, then serve until cancelled (or the server exits)."""
-    handle = await start_api(registry, home, host=host, port=port, app=app)
-    if on_ready is not None:
-        on_ready(handle)
-    try:
-        await asyncio.shield(handle.task)
-    finally:
-        await handle.stop()

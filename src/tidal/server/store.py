@@ -52,10 +52,6 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def next_rv(self) -> int:
-        """The version the next write will carry (written by `put`/`remove`)."""
-        return self.rv + 1
-
     def get(self, key: Key) -> Obj | None:
         raw = self._objects.get(key)
         return None if raw is None else orjson.loads(raw)

@@ -11,11 +11,10 @@ same way (docs/SIMULATOR.md).
 
 from __future__ import annotations
 
-import asyncio
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 from tidal.api import validation
 from tidal.api.hpa_defaults import default_spec
@@ -547,25 +546,6 @@ async def _apply(api: MemoryApi, obj: dict[str, Any]) -> None:
     if not (obj.get("metadata") or {}).get("name"):
         raise ScenarioError(f"objects: a {obj.get('kind')} without metadata.name")
     await api.create(obj)
-
-
-def run_sync(scenario: Scenario, out: TextIO) -> Summary:
-    """Print the header, every decision and the summary to `out`."""
-    prof = scenario.profile
-    out.write(
-        f"scenario {scenario.name}: {scenario.duration_s:g}s of virtual time, tick {scenario.tick_s:g}s, "
-        f"profile {prof.name} (sync {prof.sync_period_s:g}s, metrics every {prof.metric_resolution_s:g}s "
-        f"over {prof.metric_window_s:g}s)\n"
-    )
-    out.write(f"{'t':>8}  {'ctrl':<6} {'name':<24} {'replicas':<9} {'metrics':<28} reason\n")
-
-    def emit(rec: Record) -> None:
-        out.write(rec.line().rstrip() + "\n")
-
-    coro: Awaitable[tuple[list[Record], Summary]] = simulate(scenario, emit)
-    _, summary = asyncio.run(coro)  # type: ignore[arg-type]
-    out.write("\n".join(summary.lines()) + "\n")
-    return summary
 
 
 # The other controllers' plugins register themselves on import (after `register` exists).

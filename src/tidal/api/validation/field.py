@@ -74,10 +74,6 @@ def forbidden(field: str, detail: str) -> Cause:
     return Cause(field, f"Forbidden: {detail}", "FieldValueForbidden")
 
 
-def too_long(field: str, value: Any, limit: int) -> Cause:
-    return Cause(field, f"Too long: may not be more than {limit} bytes", "FieldValueTooLong")
-
-
 def dns1123_label(field: str, value: Any) -> list[Cause]:
     if not isinstance(value, str):
         return [invalid(field, value, DNS1123_LABEL_ERROR)]

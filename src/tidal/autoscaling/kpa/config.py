@@ -27,7 +27,6 @@ PANIC_THRESHOLD_PERCENTAGE_MIN = 110.0
 PANIC_THRESHOLD_PERCENTAGE_MAX = 1000.0
 BUCKET_SIZE = gotime.SECOND
 TICK_INTERVAL = 2 * gotime.SECOND
-SCRAPE_TICK_INTERVAL = gotime.SECOND
 
 
 class ConfigError(ValueError):
@@ -95,8 +94,6 @@ _DURATIONS = {
     "scale-to-zero-grace-period": "scale_to_zero_grace_period",
     "scale-to-zero-pod-retention-period": "scale_to_zero_pod_retention_period",
 }
-KEYS = frozenset(_STRINGS) | frozenset(_BOOLS) | frozenset(_FLOATS) | frozenset(_INT32S)
-KEYS |= frozenset(_DURATIONS)
 
 
 def _parse_error(key: str, err: Exception) -> ConfigError:
