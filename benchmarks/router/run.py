@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "router"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from iris_pod import (
     PREDICT_PATH,
     ROOT,
@@ -30,6 +28,7 @@ from iris_pod import (
     train_iris,
     wait_port,
 )
+from provenance import Provenance
 
 HOST = "sklearn-iris-default.example.com"
 NGINX_CONF = """
@@ -66,6 +65,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6, help="interleaved slices per path (6)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "router.md"))
     args = ap.parse_args()
+    prov = Provenance.start()
     tmp = Path(tempfile.mkdtemp(prefix="tidal-bench-router-"))
     model = train_iris(tmp / "model")
     ip, port = pod_ip(), 8080
@@ -135,19 +135,15 @@ def main() -> None:
             stop(p)
     d, r, n = (results[k]["rps"] for k in ("direct", "tidal router", "nginx proxy_pass"))
     lines = [
-        "# Router throughput",
+        prov.header("Router throughput").rstrip("\n"),
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()} "
-        f"({os.cpu_count()} CPUs, shared with other work: load average "
-        f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}.",
         f"`hey -c 20 -m POST -D examples/iris/iris-input.json`, {args.seconds} s per path in "
         f"{args.rounds} interleaved slices of {max(1, args.seconds // args.rounds)} s (direct, router, "
         "nginx, direct, ...: the machine is shared, so each path sees the same background load; "
         "req/s is the mean of the slices, p50 their median, p99 their worst), against one iris pod "
         "(`python -m sklearnserver`, one worker) on its own 127.x address: directly, through `python -m "
         "tidal.router` (routes from `--static`), and through nginx (`proxy_pass`, upstream keep-alive, "
-        "`worker_processes 1`); command: "
-        "`.venv/bin/python benchmarks/router/run.py`.",
+        "`worker_processes 1`).",
         "",
         "| path | req/s | p50 (ms) | p99 (ms) | non-2xx |",
         "|---|---:|---:|---:|---:|",
@@ -159,9 +155,15 @@ def main() -> None:
     lines += [
         "",
         f"- router / direct: **{r / d:.2f}** (target ≥ 0.85)",
-        f"- router / nginx: **{r / n:.2f}** (target ≥ 0.9)",
+        f"- router / nginx: **{r / n:.2f}** (target ≥ 1.0, issue 20)",
         "",
     ]
+    tidal_cell = (
+        f"{r:.0f} req/s, p99 {results['tidal router']['p99'] * 1000:.1f} ms ({r / d:.2f}x direct)"
+    )
+    nginx_p99 = results["nginx proxy_pass"]["p99"] * 1000
+    peer_cell = f"nginx proxy_pass: {n:.0f} req/s, p99 {nginx_p99:.1f} ms ({r / n:.2f}x)"
+    lines.append(prov.readme_row(20, "ingress, `hey -c 20` to one iris pod", tidal_cell, peer_cell))
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 
