@@ -19,6 +19,7 @@ from tidal.cli.commands import (
     logs,
     patch,
     record,
+    replay,
     serve,
     simulate,
     top,
@@ -40,6 +41,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     top.add_parser,
     simulate.add_parser,
     record.add_parser,
+    replay.add_parser,
     dashboard.add_parser,
     controllers.add_parser,  # controllers, manifests
 )
