@@ -38,7 +38,7 @@ from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import ApiError, Gone, NotFound, TidalError
 from tidal.api.events import make_event
 from tidal.api.meta import parse_time
-from tidal.pods import backoff, ips, probes, sandbox, serviceaccount
+from tidal.pods import backoff, ips, logs, probes, sandbox, serviceaccount
 from tidal.pods import process as procs
 from tidal.pods.schedule import Node, Requests, pod_requests, schedule
 from tidal.pods.status import (
@@ -522,7 +522,13 @@ class PodWorker:
             )
 
     def _log_path(self, index: int, name: str) -> Path:
-        return self.dir / ("log" if index == 0 else f"log.{name}")
+        return logs.log_file(self.dir, [c.name for c in self.containers], name)
+
+    def log_paths(self) -> list[Path]:
+        """The logs of the containers running now (the log clock's input)."""
+        return [
+            self._log_path(i, c.name) for i, c in enumerate(self.containers) if c.name in self.refs
+        ]
 
     async def _run_container(
         self, index: int, c: ContainerState, ref: procs.ProcessRef | None
@@ -571,6 +577,8 @@ class PodWorker:
                         )
                     wrapper = self._sandbox(spec, cwd)
                     await self._warn_unisolated()
+                    if c.restart_count > 0:  # keep the last instance's log for --previous
+                        logs.rotate(self._log_path(index, c.name))
                     proc, ref = await asyncio.to_thread(
                         procs.spawn, argv, env, cwd, self._log_path(index, c.name), wrapper
                     )
@@ -605,6 +613,7 @@ class PodWorker:
                 code = await procs.wait_exit(ref, proc)
             finally:
                 prober.cancel()
+            runner.log_clock.tick([self._log_path(index, c.name)], prune=False)
             if self.stop.is_set():
                 return  # termination owns the rest
             procs.kill_leftovers(ref)
@@ -760,6 +769,8 @@ class PodRunner:
         self.ip_start = ips.block_start(str(self.home.resolve()))
         self.workers: dict[str, PodWorker] = {}  # uid -> worker
         self._api_access: tuple[str, str, bytes, bytes] | None = None
+        self.log_clock = logs.LogClock(clock)
+        self._clock_task: asyncio.Task[None] | None = None
         self.isolation_problem: str | None = (
             "turned off (isolation: off)" if self.settings.isolation == "off" else None
         )
@@ -876,6 +887,8 @@ class PodRunner:
             self.isolation_problem = await asyncio.to_thread(sandbox.probe)
         if self.isolation_problem is not None:
             log.warning("%s", sandbox.isolation_warning(self.isolation_problem))
+        if self._clock_task is None:
+            self._clock_task = asyncio.create_task(self._clock_logs())
         while True:
             try:
                 listed = await self.client.list("Pod")
@@ -930,9 +943,17 @@ class PodRunner:
         else:
             w.update(pod)
 
+    async def _clock_logs(self) -> None:
+        while True:
+            self.log_clock.tick(p for w in list(self.workers.values()) for p in w.log_paths())
+            await asyncio.sleep(logs.CLOCK_S)
+
     async def stop(self) -> None:
         """Stop watching; pods keep running (the next runner adopts them)."""
         tasks = [w.task for w in self.workers.values() if w.task is not None]
+        if self._clock_task is not None:
+            tasks.append(self._clock_task)
+            self._clock_task = None
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -38,14 +38,13 @@ from tidal.api.errors import (
     ApiError,
     BadRequest,
     Gone,
-    Invalid,
     MethodNotAllowed,
     NotFound,
     ServerError,
     UnsupportedMediaType,
 )
-from tidal.api.meta import rfc3339_micro
 from tidal.api.resources import RESOURCES, ResourceType
+from tidal.pods import logs as pod_logs
 from tidal.pods import serviceaccount
 from tidal.server import discovery, openapi, params, protobuf, tables
 from tidal.server.body import MAX_BODY_BYTES, RequestEntityTooLarge, decode, too_large
@@ -732,71 +731,29 @@ class ApiServer:
     # --- logs ----------------------------------------------------------------------------------
 
     def _log(self, req: _Request, namespace: str, name: str) -> _Response | _Stream:
+        """Per container, `previous`, `since*`, `timestamps`: tidal.pods.logs (docs/PODS.md)."""
         pod = self.registry.get("Pod", name, namespace)
         containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-        container = req.params.get("container")
-        if container and container not in containers:
-            raise BadRequest(f"container {container} is not valid for pod {name}")
-        path = self.home / "pods" / namespace / name / "log"
-        p = req.params
-        tail = params.int_param(p, "tailLines")
-        limit = params.int_param(p, "limitBytes")
-        if limit is not None and limit < 1:
-            raise Invalid(
-                'PodLogOptions "" is invalid: limitBytes: Invalid value: '
-                f"{limit}: must be greater than 0"
+        opts = pod_logs.options(req.params, name, containers)
+        path = pod_logs.log_file(self.home / "pods" / namespace / name, containers, opts.container)
+        if opts.previous and not pod_logs.previous(path).exists():
+            raise BadRequest(
+                f'previous terminated container "{opts.container}" in pod "{name}" not found'
             )
-        stamps = params.bool_param(p, "timestamps")
-        data = path.read_bytes() if path.exists() else b""
-        if tail is not None and tail >= 0:
-            lines = data.splitlines(keepends=True)
-            data = b"".join(lines[-tail:]) if tail else b""
-        if stamps:
-            mtime = path.stat().st_mtime if path.exists() else self.clock()
-            data = _stamp(data, mtime)
-        if limit is not None:
-            data = data[:limit]
-        if not params.bool_param(p, "follow"):
+        data = pod_logs.read(path, opts, self.clock())
+        if not opts.follow or opts.previous:
             return _Response(data, content_type=b"text/plain")
-        offset = path.stat().st_size if path.exists() else 0
         uid = pod["metadata"].get("uid")
 
-        async def follow() -> AsyncIterator[bytes]:
-            nonlocal offset
-            if data:
-                yield data
-            partial = b""
-            while True:
-                await asyncio.sleep(0.2)
-                try:
-                    size = path.stat().st_size
-                except FileNotFoundError:
-                    size = 0
-                if size < offset:
-                    offset = 0  # truncated (a restart started a new log)
-                if size > offset:
-                    with path.open("rb") as f:
-                        f.seek(offset)
-                        chunk = f.read(size - offset)
-                    offset = size
-                    chunk = partial + chunk
-                    whole, _, partial = chunk.rpartition(b"\n")
-                    if whole:
-                        whole += b"\n"
-                        yield _stamp(whole, self.clock()) if stamps else whole
-                    continue
-                try:
-                    current = self.registry.get("Pod", name, namespace)
-                except NotFound:
-                    break
-                if current["metadata"].get("uid") != uid:
-                    break
-                if (current.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-                    break
-            if partial:
-                yield partial
+        def alive() -> bool:
+            try:
+                current = self.registry.get("Pod", name, namespace)
+            except NotFound:
+                return False
+            phase = (current.get("status") or {}).get("phase")
+            return current["metadata"].get("uid") == uid and phase not in ("Succeeded", "Failed")
 
-        return _Stream(follow(), b"text/plain")
+        return _Stream(pod_logs.follow(path, opts, data, alive, self.clock), b"text/plain")
 
 
 def _invalid_segment(name: str) -> list[str]:
@@ -812,13 +769,3 @@ def _partial(obj: Obj) -> Obj:
         "apiVersion": "meta.k8s.io/v1",
         "metadata": obj.get("metadata", {}),
     }
-
-
-def _stamp(data: bytes, at: float) -> bytes:
-    """Prefix each line with an RFC 3339 time (`--timestamps`). The log file keeps no per-line
-    times, so lines already written carry the file's modification time."""
-    if not data:
-        return data
-    prefix = rfc3339_micro(at).replace("Z", "000Z").encode() + b" "
-    lines = data.splitlines(keepends=True)
-    return b"".join(prefix + line for line in lines)
