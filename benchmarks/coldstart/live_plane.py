@@ -91,7 +91,12 @@ class LivePlane:
         )
 
     def stats(self, name: str) -> dict[str, Any]:
-        doc = httpx.get(f"http://127.0.0.1:{self.admin}/stats", timeout=5).json()
+        token = (self.home / "token").read_text().strip()  # the admin port needs the plane's token
+        doc = httpx.get(
+            f"http://127.0.0.1:{self.admin}/stats",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).json()
         return doc["services"].get(f"default/{name}-predictor", {})
 
     def predict(self, name: str, timeout: float = 120) -> httpx.Response:

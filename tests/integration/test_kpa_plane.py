@@ -62,7 +62,12 @@ class Plane:
         )
 
     def held(self, service: str = PREDICTOR) -> int:
-        doc = httpx.get(f"http://127.0.0.1:{self.admin}/stats", timeout=5).json()
+        token = (self.home / "token").read_text().strip()
+        doc = httpx.get(
+            f"http://127.0.0.1:{self.admin}/stats",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).json()
         return int(doc["services"].get(f"default/{service}", {}).get("held", 0))
 
 

@@ -50,3 +50,27 @@ def start_pod() -> Iterator[Callable[[str], tuple[str, int, subprocess.Popen]]]:
     finally:
         for p in procs:
             stop_process(p)
+
+
+BADPOD = Path(__file__).with_name("badpod.py")
+
+
+@pytest.fixture
+def start_bad_pod() -> Iterator[Callable[[str], tuple[str, int]]]:
+    """A pod that resets every connection (`reset`) or never answers (`silent`)."""
+    procs: list[subprocess.Popen] = []
+
+    def start(mode: str) -> tuple[str, int]:
+        ip, port = free_addr()
+        proc = subprocess.Popen(
+            [sys.executable, str(BADPOD), ip, str(port), mode], start_new_session=True
+        )
+        procs.append(proc)
+        wait_until(lambda: _accepts(ip, port), timeout_s=20, what=f"bad pod ({mode})")
+        return ip, port
+
+    try:
+        yield start
+    finally:
+        for p in procs:
+            stop_process(p)

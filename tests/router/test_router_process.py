@@ -115,7 +115,10 @@ def test_router_follows_api_and_outlives_it(tmp_path: Path, start_pod) -> None: 
         again, ports2 = _router(tmp_path, "second")
         procs.append(again)
         wait_until(lambda: _who(ports2["port"]) == "pod-r", what="restarted router serves")
-        stats = httpx.get(f"http://127.0.0.1:{ports2['admin_port']}/stats").json()
+        admin = f"http://127.0.0.1:{ports2['admin_port']}/stats"
+        assert httpx.get(admin).status_code == 401  # the admin port needs the plane's token
+        token = (tmp_path / "token").read_text().strip()  # the kubeconfig's token
+        stats = httpx.get(admin, headers={"Authorization": f"Bearer {token}"}).json()
         assert stats["pods"]["default/pod-r"]["requests_total"] >= 1
     finally:
         for p in procs:

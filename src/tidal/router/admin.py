@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httptools
 import orjson
 
-from tidal.router.proxy import MAX_HEAD
+from tidal.router.proxy import LINGER_S, MAX_HEAD
 from tidal.router.stats import prometheus_text
 from tidal.router.table import RoutingTable
 
@@ -58,11 +58,14 @@ class AdminConn(asyncio.Protocol):
         self.auth = b""
         self.in_head = True
         self.head_bytes = 0  # bytes read while a head was going on (the ingress's limit)
+        self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.closing:  # answered and closing (lingering): drop what still comes
+            return
         if self.in_head:
             self.head_bytes += len(data)
         try:
@@ -152,8 +155,15 @@ class AdminConn(asyncio.Protocol):
             )
             + body
         )
-        if close:
-            self.transport.close()
+        if close:  # a lingering close, as the ingress does (tidal.router.proxy._write_close)
+            self.closing = True
+            transport = self.transport
+            try:
+                transport.write_eof()
+            except (OSError, RuntimeError, NotImplementedError):
+                transport.close()
+                return
+            asyncio.get_running_loop().call_later(LINGER_S, transport.close)
 
 
 async def serve_admin(

@@ -53,6 +53,7 @@ MAX_HEAD = 64 << 10  # request head bytes
 # An idle pooled connection older than this is not reused: servers close idle keep-alive
 # connections (uvicorn after 5 s) and a request sent as one closes would be lost.
 POOL_IDLE_S = 4.0
+LINGER_S = 2.0  # how long an error answer's connection reads and drops what still comes
 REASONS = {
     400: b"Bad Request",
     404: b"Not Found",
@@ -71,7 +72,10 @@ class Timeouts:
     connect_s: float = CONNECT_TIMEOUT_S  # TCP connect to a pod; then the next pod is tried
     response_s: float = 300.0  # the pod silent this long while a response is due/streaming: 504
     header_s: float = 10.0  # a client's whole request head, from its first byte (or accept): 408
-    body_s: float = 10.0  # a client silent this long in the middle of a request body: 408
+    # a request body must come at `body_min_rate` bytes/s on average once `body_s` has passed
+    # since its head (silent that long is the same): 408 (slow-body clients are closed)
+    body_s: float = 10.0
+    body_min_rate: float = 1024.0
     keepalive_s: float = 75.0  # an idle client connection between requests is closed
     tick_s: float = 0.5
 
@@ -269,6 +273,7 @@ class ClientConn(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.xff = b""
         self.closing = False
+        self.lingering = False
         self.head = b""  # raw bytes of the current request until its head is complete
         self.in_head = True
         self.is_head = False
@@ -276,6 +281,8 @@ class ClientConn(asyncio.Protocol):
         self.seq = 0  # requests begun on this connection (a late connect finds it moved on)
         self.seen = _now  # last byte from the client, or the end of its last answer
         self.head_since: float | None = _now  # a head is due since then (None: between requests)
+        self.body_since = _now  # the current request's head ended then
+        self.body_bytes = 0  # body bytes read since
         self.last_error = ""
         self._reset()
 
@@ -303,14 +310,18 @@ class ClientConn(asyncio.Protocol):
             self.xff = b"\r\nx-forwarded-for: " + str(peer[0]).encode()
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:  # answered and closing: drop what still comes
+            return
         self.seen = _now
         self.ended_here = False
         if self.in_head:
             if self.head_since is None:
                 self.head_since = _now
             self.head = self.head + data if self.head else data
-        elif not self.discard:
-            self._send_body(data)
+        else:
+            self.body_bytes += len(data)
+            if not self.discard:
+                self._send_body(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -324,6 +335,9 @@ class ClientConn(asyncio.Protocol):
         else:
             if self.in_head and not self.closing and head_too_large(self.head):
                 self._head_too_large()
+
+    def eof_received(self) -> bool:
+        return False  # the client is done sending: the transport closes
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -355,6 +369,8 @@ class ClientConn(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.head_since = None
+        self.body_since = _now
+        self.body_bytes = 0
         head, self.head = self.head, b""
         if head_too_large(head):  # the whole head came in one read: same limit, same answer
             self._head_too_large()
@@ -623,11 +639,11 @@ class ClientConn(asyncio.Protocol):
             return
         reading = self.transport.is_reading()  # paused: the router's back-pressure, not theirs
         if self.active:
-            if not self.req_done and reading and now - self.seen > t.body_s:
+            if not self.req_done and reading and self._body_slow(now, t):
                 self._upstream_failed(
                     self.upstream,
                     408,
-                    f"no request body bytes for {t.body_s:g}s",
+                    f"request body slower than {t.body_min_rate:g} bytes/s after {t.body_s:g}s",
                     "ClientBodyTimeout",
                 )
                 return
@@ -655,10 +671,14 @@ class ClientConn(asyncio.Protocol):
                 else:
                     self._close()
         elif not self.req_done:  # the rest of a body answered early (discarded)
-            if reading and now - self.seen > t.body_s:
+            if reading and self._body_slow(now, t):
                 self._close()
         elif now - self.seen > t.keepalive_s:
             self._close()
+
+    def _body_slow(self, now: float, t: Timeouts) -> bool:
+        elapsed = now - self.body_since
+        return elapsed > t.body_s and self.body_bytes < t.body_min_rate * elapsed
 
     # answers the router makes itself
     def _send_own(self, code: int, body: dict[str, Any]) -> None:
@@ -696,9 +716,21 @@ class ClientConn(asyncio.Protocol):
             backend.stats.observe(code, now - self.t0)
 
     def _write_close(self, data: bytes) -> None:
-        if self.transport is not None and not self.closing:
-            self.transport.write(data)
-        self._close()
+        """Answer, then a lingering close (nginx's): the write side is shut and what the
+        client still sends is read and dropped for a moment, so a close with unread bytes
+        (a reset) does not destroy the answer before the client reads it."""
+        transport = self.transport
+        if transport is None or self.closing:
+            self._close()
+            return
+        transport.write(data)
+        self.closing = self.lingering = True
+        try:
+            transport.write_eof()
+        except (OSError, RuntimeError, NotImplementedError):
+            self._close()
+            return
+        self.loop.call_later(LINGER_S, self._close)
 
     def _close(self) -> None:
         self.closing = True
