@@ -161,9 +161,7 @@ def test_slowloris_and_slow_body_clients_are_closed(start_pod) -> None:  # type:
         head = f"POST /echo HTTP/1.1\r\nHost: {HOST}\r\n".encode()
         slowloris = [closed_by_router("127.0.0.1", rport, head, b"X-a: b\r\n") for _ in range(20)]
         slow_body = [
-            closed_by_router(
-                "127.0.0.1", rport, head + b"content-length: 100000\r\n\r\n", b"x"
-            )
+            closed_by_router("127.0.0.1", rport, head + b"content-length: 100000\r\n\r\n", b"x")
             for _ in range(20)
         ]
         idle = [closed_by_router("127.0.0.1", rport, b"", b"") for _ in range(5)]
