@@ -46,7 +46,10 @@ from tidal.controllers import hpa as hpa_controller
 from tidal.controllers.cronhpa import CronHPAController
 from tidal.controllers.deployment import DeploymentController
 from tidal.controllers.endpoints import EndpointsController
-from tidal.controllers.inferenceservice import InferenceServiceController
+from tidal.controllers.inferenceservice import (
+    InferenceServiceController,
+    install_builtin_runtimes,
+)
 from tidal.controllers.kpa import KpaController
 from tidal.controllers.loop import Loop
 from tidal.controllers.predictive import PredictiveController
@@ -545,6 +548,7 @@ class Plane:
         client = InProcessClient(self.registry, raw=self.api.app.get_raw)
         self.client = client
         await ensure_ingress_service(client, cfg.ingress_port)
+        await install_builtin_runtimes(client)  # KServe's ClusterServingRuntimes (docs/RUNTIMES.md)
 
         profile = profiles.get(cfg.hpa_profile)
         gpu_backend = open_backend(cfg.fake_gpus)

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from tidal.api.validation.inferenceservice import default, validate
-from tidal.controllers.inferenceservice import (
+from tidal.kserve.render import (
     HOSTS_ANNOTATION,
     render_custom_metric_hpa,
     render_deployment,
@@ -82,14 +82,15 @@ def test_deployment_names_labels_selector() -> None:
     assert c["command"][-1] == "python -m sklearnserver --http_port=8080"
 
 
-def test_model_format_predictor_runs_sklearn_runtime() -> None:
+def test_model_format_predictor_runs_the_selected_runtime() -> None:
+    from tidal.kserve.runtimes import builtin_runtimes, select_runtime
+
     o = isvc(containers=None, model={"modelFormat": {"name": "sklearn"}, "storageUri": "file:///m"})
-    c = render_deployment(o, python="py")["spec"]["template"]["spec"]["containers"][0]
-    assert c["command"] == [
-        "sh",
-        "-c",
-        "py -m sklearnserver --model_name=sklearn-iris --model_dir=/m --http_port=8080",
-    ]
+    runtime = select_runtime(o, [], builtin_runtimes())
+    c = render_deployment(o, runtime, python="py")["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"] == ["py", "-m", "sklearnserver"]
+    assert c["args"] == ["--model_name=sklearn-iris", "--model_dir=/m", "--http_port=8080"]
+    assert render_deployment(o, None, python="py") is None  # no runtime: no Deployment
 
 
 def test_service_hosts_and_ports() -> None:
@@ -267,7 +268,7 @@ def test_kpa_gets_a_podautoscaler_not_an_hpa() -> None:
 
 
 def test_data_mount_is_localized_in_the_command() -> None:
-    from tidal.controllers.inferenceservice import localize_mounts
+    from tidal.kserve.render import localize_mounts
 
     c = {
         "command": ["sh", "-c", "serve --model /mnt/models/Qwen --x=/mnt/models2 /mnt/modelsX"],

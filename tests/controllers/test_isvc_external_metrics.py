@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tidal.controllers import inferenceservice as isvc_mod
-from tidal.controllers.inferenceservice import hpa_metrics, render_hpa
+from tidal.kserve import render as isvc_mod
+from tidal.kserve.render import hpa_metrics, render_hpa
 from tidal.metrics import external_api
 
 QUERY = 'sum(vllm:num_requests_waiting{namespace="default"})'

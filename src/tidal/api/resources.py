@@ -103,6 +103,18 @@ RESOURCES: tuple[ResourceType, ...] = (
         short_names=("isvc",),
         subresources=("status",),
     ),
+    # KServe's serving runtimes (tidal.kserve.runtimes): which server runs a model format
+    ResourceType(
+        "serving.kserve.io", "v1alpha1", "ServingRuntime", "servingruntimes", "servingruntime"
+    ),
+    ResourceType(
+        "serving.kserve.io",
+        "v1alpha1",
+        "ClusterServingRuntime",
+        "clusterservingruntimes",
+        "clusterservingruntime",
+        namespaced=False,
+    ),
     ResourceType(
         "autoscaling.alibabacloud.com",
         "v1beta1",

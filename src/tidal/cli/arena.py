@@ -16,7 +16,9 @@ from tidal.api.quantity import parse as parse_quantity
 from tidal.api.validation.inferenceservice import default, validate
 from tidal.api.wellknown import AUTOSCALER_CLASS, ISVC_API_VERSION
 from tidal.cli.printers import tabwrite
-from tidal.controllers.inferenceservice import render_custom_metric_hpa
+from tidal.kserve.render import render_custom_metric_hpa
+from tidal.storage.uri import StorageError
+from tidal.storage.uri import parse as parse_storage_uri
 
 Obj = dict[str, Any]
 BUILTIN_METRICS = ("cpu", "memory", "rps", "concurrency")
@@ -201,7 +203,7 @@ def build(a: KServeArgs, *, cwd: str | None = None) -> list[Obj]:
         if a.runtime:
             model["runtime"] = a.runtime
         if a.storage_uri:
-            model["storageUri"] = a.storage_uri
+            model["storageUri"] = storage_uri(a.storage_uri, cwd)
         model.update({k: v for k, v in container.items() if k != "name"})
         predictor["model"] = model
     else:
@@ -241,6 +243,19 @@ def build(a: KServeArgs, *, cwd: str | None = None) -> list[Obj]:
             )
         )
     return objs
+
+
+def storage_uri(uri: str, cwd: str | None) -> str:
+    """`--storage-uri` as KServe's storage initializer reads it (docs/STORAGE.md); a relative
+    local path is made absolute (pods run in their own folders). ArgsError for what it cannot
+    fetch."""
+    try:
+        parsed = parse_storage_uri(uri)
+    except StorageError as exc:
+        raise ArgsError(f"--storage-uri: {exc}") from None
+    if parsed.scheme == "" and not os.path.isabs(uri):
+        return os.path.abspath(os.path.join(cwd or ".", uri))
+    return uri
 
 
 def _copy(o: Obj) -> Obj:

@@ -19,8 +19,8 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tidal.runtimes.errors import ModelLoadError
@@ -43,6 +43,7 @@ class ServerSpec:
     batch_wait_s: float
     predict_threads: int
     inline_max_s: float
+    options: dict[str, Any] = field(default_factory=dict)  # a runtime's own flags (`--nthread`)
 
 
 def _positive_int(text: str) -> int:
@@ -162,7 +163,9 @@ def build_parser(prog: str, *, model_dir_required: bool) -> argparse.ArgumentPar
     return p
 
 
-def spec_from_args(args: argparse.Namespace, model_factory: str) -> ServerSpec:
+def spec_from_args(
+    args: argparse.Namespace, model_factory: str, options: dict[str, Any] | None = None
+) -> ServerSpec:
     return ServerSpec(
         model_factory=model_factory,
         model_name=args.model_name,
@@ -172,6 +175,7 @@ def spec_from_args(args: argparse.Namespace, model_factory: str) -> ServerSpec:
         batch_wait_s=args.batch_wait_ms / 1000.0,
         predict_threads=args.predict_threads,
         inline_max_s=args.inline_predict_ms / 1000.0,
+        options=dict(options or {}),
     )
 
 
@@ -200,7 +204,7 @@ def load_model(spec: ServerSpec) -> Model:
     """Build and load the model; it must be ready afterwards (KServe refuses to start otherwise)."""
     cls = import_model_class(spec.model_factory)
     try:
-        model = cls(spec.model_name, spec.model_dir)
+        model = cls(spec.model_name, spec.model_dir, **spec.options)
         result = model.load()
         if inspect.isawaitable(result):
             asyncio.run(_await(result))
@@ -260,9 +264,18 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(argv: Sequence[str] | None, prog: str, model_factory: str | None = None) -> int:
-    """Parse flags, load the model, bind, serve until SIGTERM/SIGINT. Returns the exit code."""
+def run(
+    argv: Sequence[str] | None,
+    prog: str,
+    model_factory: str | None = None,
+    extra_flags: Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], dict]]
+    | None = None,
+) -> int:
+    """Parse flags, load the model, bind, serve until SIGTERM/SIGINT. Returns the exit code.
+    `extra_flags(parser)` adds a runtime's own flags and returns how to read them into the
+    keyword arguments of its model class (xgbserver's `--nthread`)."""
     parser = build_parser(prog, model_dir_required=model_factory is not None)
+    read_options = extra_flags(parser) if extra_flags is not None else None
     if model_factory is None:
         parser.add_argument(
             "--model_class",
@@ -272,7 +285,7 @@ def run(argv: Sequence[str] | None, prog: str, model_factory: str | None = None)
         )
     args = parser.parse_args(argv)
     factory = model_factory or args.model_class
-    spec = spec_from_args(args, factory)
+    spec = spec_from_args(args, factory, read_options(args) if read_options else None)
     logging.basicConfig(
         level=str(args.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

@@ -371,6 +371,36 @@ ISVC_PATHS = {
 }
 
 
+def servingruntime_row(rt: Obj, now: float) -> list[Any]:
+    """KServe's (Cluster)ServingRuntime printer columns: Disabled, ModelType, Containers, Age
+    (`[*]` JSONPath cells joined by spaces, as kubectl prints them)."""
+    spec = _d(rt.get("spec"))
+    formats = [_d(f).get("name") for f in spec.get("supportedModelFormats") or []]
+    containers = [_d(c).get("name") for c in spec.get("containers") or []]
+    return [
+        rt["metadata"]["name"],
+        spec.get("disabled"),
+        " ".join(str(f) for f in formats if f) or None,
+        " ".join(str(c) for c in containers if c) or None,
+        age(rt, now),
+    ]
+
+
+SERVINGRUNTIME_COLUMNS = [
+    NAME,
+    _col("Disabled", "boolean"),
+    _col("ModelType"),
+    _col("Containers"),
+    _col("Age", "date"),
+]
+SERVINGRUNTIME_PATHS = {
+    "Disabled": ".spec.disabled",
+    "ModelType": ".spec.supportedModelFormats[*].name",
+    "Containers": ".spec.containers[*].name",
+    "Age": ".metadata.creationTimestamp",
+}
+
+
 def cronhpa_row(cron: Obj, now: float) -> list[Any]:
     spec = _d(cron.get("spec"))
     ref = _d(spec.get("scaleTargetRef"))
@@ -473,6 +503,8 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
     "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
     "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
     "InferenceService": (ISVC_COLUMNS, isvc_row),
+    "ServingRuntime": (SERVINGRUNTIME_COLUMNS, servingruntime_row),
+    "ClusterServingRuntime": (SERVINGRUNTIME_COLUMNS, servingruntime_row),
     "CronHorizontalPodAutoscaler": (CRONHPA_COLUMNS, cronhpa_row),
     "PodAutoscaler": (PODAUTOSCALER_COLUMNS, podautoscaler_row),
     "PredictiveHorizontalPodAutoscaler": (PREDICTIVE_COLUMNS, predictive_row),
@@ -487,6 +519,8 @@ def column_definitions(kind: str) -> list[Obj]:
         desc = _DESC.get(name, name)
         if kind == "InferenceService" and name in ISVC_PATHS:
             desc = _CRD_DESC + ISVC_PATHS[name]
+        if kind in ("ServingRuntime", "ClusterServingRuntime") and name in SERVINGRUNTIME_PATHS:
+            desc = _CRD_DESC + SERVINGRUNTIME_PATHS[name]
         out.append(
             {"name": name, "type": type_, "format": fmt, "description": desc, "priority": priority}
         )

@@ -503,7 +503,7 @@ def _expand(obj: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
     predictor (Deployment `<name>-predictor`, else `<name>`); other objects are applied as given."""
     if obj.get("kind") != "InferenceService":
         return obj
-    from tidal.controllers.inferenceservice import uses_kpa
+    from tidal.kserve.render import uses_kpa
     from tidal.controllers.kpa import render_podautoscaler
 
     meta = obj.get("metadata") or {}

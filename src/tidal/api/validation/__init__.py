@@ -14,7 +14,14 @@ from types import ModuleType
 from typing import Any
 
 from tidal.api.errors import Cause
-from tidal.api.validation import cronhpa, hpa, inferenceservice, podautoscaler, predictive
+from tidal.api.validation import (
+    cronhpa,
+    hpa,
+    inferenceservice,
+    podautoscaler,
+    predictive,
+    servingruntime,
+)
 from tidal.api.validation.core import CORE, shape_causes, validate_metadata
 
 Obj = dict[str, Any]
@@ -25,6 +32,8 @@ KIND_MODULES: dict[str, ModuleType] = {
     "CronHorizontalPodAutoscaler": cronhpa,
     "PodAutoscaler": podautoscaler,
     "InferenceService": inferenceservice,
+    "ServingRuntime": servingruntime,
+    "ClusterServingRuntime": servingruntime,
     "PredictiveHorizontalPodAutoscaler": predictive,
 }
 

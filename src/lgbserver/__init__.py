@@ -1,0 +1,1 @@
+"""KServe's `python -m lgbserver` command line, served by tidal's runtime (same flags)."""

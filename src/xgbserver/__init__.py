@@ -1,0 +1,1 @@
+"""KServe's `python -m xgbserver` command line, served by tidal's runtime (same flags)."""

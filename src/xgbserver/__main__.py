@@ -1,0 +1,8 @@
+"""`python -m xgbserver --model_name=NAME --model_dir=DIR --http_port=PORT [--nthread N]`."""
+
+import sys
+
+from tidal.runtimes.xgboost import main
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m xgbserver"))
