@@ -8,11 +8,13 @@
 #   5. tidal serve get sklearn-iris
 #   6. hey for a bounded time; `tidal describe hpa` during the load and after it (the HPA's
 #      scale-down window is shortened to DOWNSCALE_WINDOW seconds so the demo shows 1 -> N -> 1)
+#   7. a plot of the load test (req/s, p99, replicas, the HPA's decisions): its path is printed
 #
 # It ends by itself and stops what it started (`tidal down`), unless KEEP=1: then the plane,
 # the router and the service keep running for you to explore (`tidal down` stops them).
 # Settings (environment): TIDAL_HOME (default ./.tidal-demo), INGRESS_PORT (8080),
-# LOAD (60s), DOWNSCALE_WINDOW (15), KEEP (0).
+# LOAD (60s), DOWNSCALE_WINDOW (15), KEEP (0), PLOT (the load test's figure,
+# default $TIDAL_HOME/demo-load.png). While it runs, `tidal dashboard` shows it live.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -100,6 +102,7 @@ step "6. load it: hey -z $LOAD -c 20 (the seed's load test, bounded)"
 # scale-down shows within the demo (KServe leaves `behavior` to the user).
 run tidal patch hpa "$NAME-predictor" --type merge \
     -p "{\"spec\":{\"behavior\":{\"scaleDown\":{\"stabilizationWindowSeconds\":$DOWNSCALE_WINDOW}}}}"
+LOAD_START=$(date +%s)
 hey -z "$LOAD" -c 20 -m POST -host "$SERVICE_HOSTNAME" -H "Content-Type: application/json" \
     -D "$TIDAL_HOME/iris-input.json" "http://127.0.0.1:$INGRESS_PORT/v1/models/sklearn-iris:predict" \
     > "$TIDAL_HOME/hey.txt" &
@@ -122,6 +125,11 @@ for i in $(seq 1 300); do
 done
 run tidal describe hpa sklearn-iris-predictor
 run tidal get pods
+
+step "7. the load test as a picture (what the plane measured: req/s, p99, replicas, decisions)"
+PLOT=${PLOT:-$TIDAL_HOME/demo-load.png}
+tidal dashboard --plot "$PLOT" --service "default/$NAME-predictor" --since "$LOAD_START" >/dev/null
+echo "plot of the load test: $PLOT"
 
 step "done"
 if [ "$KEEP" = 1 ]; then

@@ -63,6 +63,10 @@ def test_token_and_loopback(plane: tuple[Path, int]) -> None:
     for path in ("", "events", "static/app.js", "assets/uPlot.iife.min.js", "logs/default/x"):
         assert httpx.get(base + path, timeout=10).status_code == 401, path
     assert httpx.get(f"{base}?token=wrong", timeout=10).status_code == 401
+    code, out, _ = run_cli(home, "dashboard", "--no-browser")
+    assert code == 0 and out == url + "\n"
+    code, out, _ = run_cli(home, "up")  # `tidal up` on a running plane prints the link too
+    assert code == 0 and f"dashboard:  {url}" in out
     login = httpx.get(url, timeout=10)
     assert login.status_code == 303 and "httponly" in login.headers["set-cookie"].lower()
     ok = httpx.get(base, cookies={"tidal_dashboard": token}, timeout=10)
@@ -164,6 +168,15 @@ def test_dashboard_in_chromium_during_load(plane: tuple[Path, int], tmp_path: Pa
     drawn = {(m["reason"], m["message"]) for m in state["markers"] if m["kind"] == "HPA"}
     assert drawn & hpa_events, (drawn, hpa_events)
     assert any(r == "SuccessfulRescale" and "above target" in m for r, m in drawn)
+    # the run as a figure: `tidal dashboard --plot` draws what the dashboard kept
+    png = tmp_path / "load.png"
+    code, out, err = run_cli(home, "dashboard", "--plot", str(png), "--service", KEY)
+    assert code == 0 and out == f"{png}\n", err
+    assert Image.open(png).format == "PNG"
+    code, _, err = run_cli(
+        home, "dashboard", "--plot", str(tmp_path / "x.png"), "--service", "no/such"
+    )
+    assert code == 1 and "no data for no/such" in err
     # a page a person can look at: not blank
     img = Image.open(shot).convert("RGB")
     assert img.width >= 1000 and img.height >= 600

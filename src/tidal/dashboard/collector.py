@@ -44,6 +44,7 @@ class Collector:
         kpa_target: Callable[[dict[str, Any]], tuple[str, float]] | None = None,
         period_s: float = 1.0,
         window_s: float = 300.0,
+        keep_s: float = 900.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -53,10 +54,12 @@ class Collector:
         self.kpa_target = kpa_target
         self.period_s = period_s
         self.window_s = window_s
+        self.keep_s = max(keep_s, window_s)
         self.clock = clock
-        self.frames: deque[dict[str, Any]] = deque(maxlen=max(2, int(window_s / period_s)))
+        # the page shows `window_s`; `/history` (plots of a whole load test) gets `keep_s`
+        self.frames: deque[dict[str, Any]] = deque(maxlen=max(2, int(keep_s / period_s)))
         self.latest: dict[str, Any] | None = None
-        self.decisions: deque[dict[str, Any]] = deque(maxlen=500)
+        self.decisions: deque[dict[str, Any]] = deque(maxlen=2000)
         self._seen: set[str] = set()
         self._old_counters: dict[str, model.Counters] = {}
         self._old_t = 0.0
@@ -78,13 +81,14 @@ class Collector:
     def viewers(self) -> int:
         return len(self._subscribers)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, window_s: float | None = None) -> dict[str, Any]:
         """What a page opened now starts from: the window's frames (without pods), the latest
-        pods, and the decisions in the window."""
-        since = self.clock() - self.window_s
+        pods, and the decisions in the window (`window_s`: the page's, by default)."""
+        window = self.window_s if window_s is None else window_s
+        since = self.clock() - window
         return {
-            "window_s": self.window_s,
-            "frames": [{"t": f["t"], "services": f["services"]} for f in self.frames],
+            "window_s": window,
+            "frames": [f for f in self.frames if f["t"] >= since],
             "pods": (self.latest or {}).get("pods", {}),
             "decisions": [d for d in self.decisions if (d.get("t") or 0) >= since],
         }
@@ -156,7 +160,11 @@ class Collector:
         fresh.sort(key=lambda d: d.get("t") or 0)
         self.decisions.extend(fresh)
         self.latest = f
-        self.frames.append(f)
+        self.frames.append({"t": f["t"], "services": f["services"]})  # pods: the latest only
+        if len(self._seen) > 20000:
+            self._seen = {d["id"] for d in self.decisions} | {
+                r["id"] for r in (model.event_row(ev) for ev in events) if r is not None
+            }
         if self._subscribers:
             msg = sse("frame", {**f, "decisions": fresh})
             for q in list(self._subscribers):

@@ -331,7 +331,9 @@ def frame(i: Inputs) -> Obj:
     return {
         "t": round(i.now, 3),
         "services": services,
-        "pods": {k: sorted(v, key=lambda p: p["name"]) for k, v in pods_by.items()},
+        "pods": {
+            k: sorted(v, key=lambda p: p["name"]) for k, v in pods_by.items() if k in services
+        },
     }
 
 

@@ -44,11 +44,15 @@ def _usage(plane: Any):  # type: ignore[no-untyped-def]
 
 
 def _kpa_target(plane: Any):  # type: ignore[no-untyped-def]
+    """(metric, per-pod target) of a PodAutoscaler, as the KPA computes it (the plane's KPA
+    runs with the default config-autoscaler settings unless it carries its own)."""
+    from tidal.autoscaling.kpa.config import Config
     from tidal.autoscaling.kpa.decider import make_decider
     from tidal.autoscaling.kpa.podautoscaler import from_object
 
     def target(pa: dict[str, Any]) -> tuple[str, float]:
-        spec = make_decider(from_object(pa), plane.kpa.config)
+        config = getattr(getattr(plane, "kpa", None), "config", None) or Config()
+        spec = make_decider(from_object(pa), config)
         return str(spec.scaling_metric), float(spec.total_value)
 
     return target
@@ -61,7 +65,7 @@ async def start(plane: Any) -> Running:
         f"http://127.0.0.1:{plane.cfg.admin_port}",
         token=token,
         usage=_usage(plane),
-        kpa_target=_kpa_target(plane) if plane.kpa is not None else None,
+        kpa_target=_kpa_target(plane),
     )
 
     async def logs(ns: str, pod: str, lines: int) -> str:

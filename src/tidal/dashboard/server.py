@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -127,6 +128,14 @@ def make_app(collector: Collector, token: str, logs: Any = None) -> Starlette:
             return PlainTextResponse(f"{ns}/{pod}: {exc}\n", status_code=404)
         return PlainTextResponse(text)
 
+    async def history(request: Request) -> Response:
+        """Every frame kept (up to the collector's `keep_s`): what plots of a run are drawn from."""
+        if (denied := guard(request)) is not None:
+            return denied
+        return Response(
+            orjson.dumps(collector.snapshot(collector.keep_s)), media_type="application/json"
+        )
+
     async def favicon(request: Request) -> Response:
         return Response(b"", media_type="image/x-icon")
 
@@ -137,6 +146,7 @@ def make_app(collector: Collector, token: str, logs: Any = None) -> Starlette:
         routes=[
             Route("/", index),
             Route("/events", events),
+            Route("/history", history),
             Route("/static/{name}", static),
             Route("/assets/{name}", asset),
             Route("/logs/{ns}/{pod}", pod_logs),

@@ -13,6 +13,7 @@ import yaml
 from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import ApiError, NotFound
 from tidal.api.resources import ResourceType, by_kind
+from tidal.cli import progress
 from tidal.cli.env import Env
 from tidal.cli.kube import CliError, context_namespace, run
 from tidal.cli.printers import qualified
@@ -23,6 +24,12 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 def add_parser(sub: Any) -> None:
     a = sub.add_parser("apply", help="apply a configuration from a file or stdin (kubectl apply)")
     a.add_argument("-f", "--filename", action="append", required=True, help="FILE or - (stdin)")
+    a.add_argument(
+        "--wait",
+        action="store_true",
+        help="then show progress until each InferenceService and Deployment applied is ready",
+    )
+    a.add_argument("--wait-timeout", type=float, default=300.0, help="seconds (default 300)")
     a.set_defaults(func=cmd_apply)
 
 
@@ -133,6 +140,18 @@ def cmd_apply(args: Any, env: Env) -> int:
                     f'Error from server ({exc.reason}): error when {verb} "{path}": {exc.message}\n'
                 )
                 code = 1
+        if args.wait and code == 0:
+            for (_, doc), rt in zip(docs, rts, strict=True):
+                if rt.kind in ("InferenceService", "Deployment"):
+                    meta = doc["metadata"]
+                    code |= await progress.wait_ready(
+                        client,
+                        env,
+                        meta.get("name", ""),
+                        meta.get("namespace") or ns,
+                        args.wait_timeout,
+                        is_isvc=rt.kind == "InferenceService",
+                    )
         return code
 
     return run(env, args, body)

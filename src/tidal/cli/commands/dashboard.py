@@ -17,6 +17,22 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--no-browser", action="store_true", help="print the link only, even with a display"
     )
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="instead, draw what the dashboard kept (req/s, latency, replicas, decisions) into "
+        "FILE.png, .svg or .html",
+    )
+    p.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        metavar="NS/NAME",
+        help="with --plot: this service (its Deployment) only; repeatable",
+    )
+    p.add_argument(
+        "--since", type=float, metavar="UNIX_SECONDS", help="with --plot: from this time on"
+    )
     p.set_defaults(func=cmd_dashboard)
 
 
@@ -42,10 +58,38 @@ def cmd_dashboard(args: Any, env: Env) -> int:
             f"to start: see {home / 'plane.log'})\n"
         )
         return 1
+    if args.plot:
+        return _plot(args, env, url)
     env.out(f"{url}\n")
     if not args.no_browser and has_display():
         try:
             webbrowser.open(url)
         except webbrowser.Error as exc:
             env.err(f"tidal: could not open a browser ({exc}); open the link above\n")
+    return 0
+
+
+def _plot(args: Any, env: Env, url: str) -> int:
+    """Draw the dashboard's kept history (`/history`) into a file; print its path."""
+    import httpx
+
+    from tidal.plots import PlotError, check_path, figure, save
+    from tidal.plots.live import panels
+
+    base, _, token = url.partition("?token=")
+    try:
+        check_path(args.plot)
+        resp = httpx.get(
+            base.rstrip("/") + "/history", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        resp.raise_for_status()
+        ps = panels(resp.json(), args.service, args.since)
+        if not ps:
+            wanted = ", ".join(args.service) or "any service"
+            raise PlotError(f"no data for {wanted} in the dashboard's history yet")
+        save(figure(ps, title="tidal: load, latency and replicas (measured)"), args.plot, panels=ps)
+    except (PlotError, httpx.HTTPError) as exc:
+        env.err(f"tidal: {exc}\n")
+        return 1
+    env.out(f"{args.plot}\n")
     return 0

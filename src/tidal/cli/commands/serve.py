@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from typing import Any
 
@@ -14,7 +13,7 @@ from tidal.api.client import ApiClient
 from tidal.api.errors import ApiError, Conflict, NotFound
 from tidal.api.meta import owner_reference
 from tidal.api.wellknown import ISVC_LABEL
-from tidal.cli import arena
+from tidal.cli import arena, progress
 from tidal.cli.env import Env
 from tidal.cli.kube import CliError, context_namespace, run
 from tidal.cli.printers import format_json, format_yaml
@@ -223,37 +222,12 @@ def cmd_kserve(args: Any, env: Env) -> int:
             + "\n"
         )
         if args.wait:
-            return await _wait_ready(client, env, name, ns, args.wait_timeout)
+            return await progress.wait_ready(
+                client, env, name, ns, args.wait_timeout, is_isvc=True
+            )
         return 0
 
     return run(env, args, body)
-
-
-async def _wait_ready(client: ApiClient, env: Env, name: str, ns: str, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            isvc = await client.get("InferenceService", name, ns)
-            dep = await client.get("Deployment", f"{name}-predictor", ns)
-        except NotFound:
-            isvc, dep = None, None
-        ready_n = ((dep or {}).get("status") or {}).get("readyReplicas", 0)
-        want = ((dep or {}).get("spec") or {}).get("replicas", 1)
-        conds = {
-            c.get("type"): c for c in ((isvc or {}).get("status") or {}).get("conditions") or []
-        }
-        ready = (conds.get("Ready") or {}).get("status") == "True"
-        line = f"Waiting for {name}: {ready_n}/{want} pods ready"
-        if ready:
-            env.err(f"{name} is Ready: {(isvc or {}).get('status', {}).get('url', '')}\n")
-            return 0
-        if line != last:
-            env.err(line + "\n")
-            last = line
-        await asyncio.sleep(0.25)
-    env.err(f"error: timed out waiting for {name} to be Ready\n")
-    return 1
 
 
 def cmd_get(args: Any, env: Env) -> int:

@@ -26,6 +26,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--duration", help="override the virtual duration (600, 10m, 1m30s)")
     p.add_argument("--changes", action="store_true", help="print only the decisions that rescale")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw load, replicas and latency over time (FILE.png, .svg or .html)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -48,6 +53,10 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
             )
         if args.duration:
             scenario.duration_s = profiles.parse_duration(args.duration)
+        if args.plot:
+            from tidal.plots import check_path
+
+            check_path(args.plot)
     except (ScenarioError, ValueError) as exc:
         print(f"error: {exc}", file=err)
         return 1
@@ -86,6 +95,11 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
         out.write("\n")
     else:
         out.write("\n".join(summary.lines()) + "\n")
+    if args.plot:
+        from tidal.plots.sim import write_plot
+
+        path = write_plot(args.plot, scenario, records, summary)
+        print(f"plot: {path}", file=err if args.output == "json" else out)
     return 0
 
 

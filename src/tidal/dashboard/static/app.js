@@ -165,7 +165,7 @@ function renderService(key) {
   $("#decisions").innerHTML = mine
     .slice(-50)
     .reverse()
-    .map((d) => `<li class="decision"><span class="time">${new Date(d.t * 1000).toLocaleTimeString()}</span>
+    .map((d) => `<li class="decision ${d.type === "Warning" ? "warning" : ""}"><span class="time">${new Date(d.t * 1000).toLocaleTimeString()}</span>
       <span class="kind">${esc(d.kind)}</span> <span class="reason">${esc(d.reason)}</span>:
       <span class="message">${esc(d.message)}</span></li>`)
     .join("") || '<li class="muted">none in the window</li>';
