@@ -38,7 +38,7 @@ from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import ApiError, Gone, NotFound, TidalError
 from tidal.api.events import make_event
 from tidal.api.meta import parse_time
-from tidal.pods import backoff, ips, logs, probes, sandbox, serviceaccount
+from tidal.pods import backoff, config, ips, logs, probes, sandbox, serviceaccount
 from tidal.pods import process as procs
 from tidal.pods.schedule import Node, Requests, pod_requests, schedule
 from tidal.pods.status import (
@@ -70,6 +70,8 @@ class RunnerSettings:
     host_ip: str = "127.0.0.1"
     inherit_env: bool = True  # start from the plane's env (PATH, venv) before the pod's
     isolation: str = "auto"  # "auto": each pod in a bwrap namespace where possible; "off": never
+    config_retry_s: float = 2.0  # retry of a container whose ConfigMap/Secret is missing
+    config_sync_s: float = 10.0  # how often mounted ConfigMaps/Secrets are brought up to date
 
 
 @dataclass
@@ -164,6 +166,7 @@ class PodWorker:
         self.announced = asyncio.Event()  # bound and Scheduled: container events may follow
         self.deleted = False
         self._warned = False
+        self._config_told: dict[str, str] = {}
         self._last_written: Any = None
         self._write_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -394,8 +397,11 @@ class PodWorker:
             ip = ips.allocate(taken, runner.ip_start)
         return ip
 
-    def _env(self, spec: Obj) -> dict[str, str]:
+    def _env(self, spec: Obj, objects: config.Objects | None = None) -> dict[str, str]:
+        """The container's environment; ConfigError when a ConfigMap/Secret it names is
+        missing (the kubelet's CreateContainerConfigError)."""
         runner = self.runner
+        objects = objects or {}
         env: dict[str, str] = (
             plane_env(os.environ, runner.home)
             if runner.settings.inherit_env
@@ -425,14 +431,23 @@ class PodWorker:
         elif runner.node.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ""  # no nvidia.com/gpu request: no GPU, as on a cluster
         own: dict[str, str] = dict(base)
+        from_sources = config.env_from(spec.get("envFrom") or [], objects)
+        own.update(from_sources)
+        env.update(from_sources)
         for e in spec.get("env") or []:
             name = e.get("name")
             if not name:
                 continue
+            vf = e.get("valueFrom") or {}
+            value: str | None
             if "value" in e:
                 value = expand(str(e.get("value") or ""), own)
+            elif vf.get("configMapKeyRef"):
+                value = config.key_ref("ConfigMap", vf["configMapKeyRef"], self.ns, objects)
+            elif vf.get("secretKeyRef"):
+                value = config.key_ref("Secret", vf["secretKeyRef"], self.ns, objects)
             else:
-                ref = ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+                ref = (vf.get("fieldRef") or {}).get("fieldPath")
                 value = (
                     _field_ref(
                         self.pod, ref, self.state.pod_ip, runner.node.name, self.state.host_ip
@@ -440,9 +455,60 @@ class PodWorker:
                     if ref
                     else ""
                 )
+            if value is None:  # an optional reference to what is missing: no variable
+                continue
             own[name] = value
             env[name] = value
         return env
+
+    async def _fetch_config(self, spec: Obj) -> config.Objects:
+        """The ConfigMaps and Secrets the container and the pod's volumes name (None: missing)."""
+        out: config.Objects = {}
+        for kind, name in sorted(config.references(self.pod, spec)):
+            try:
+                out[(kind, name)] = await self.runner.client.get(kind, name, self.ns)
+            except NotFound:
+                out[(kind, name)] = None
+        return out
+
+    def _write_volumes(self, objects: config.Objects, *, strict: bool = True) -> None:
+        """Each configMap/secret volume's files under `volumes/<name>` (atomically, when they
+        changed). `strict`: a missing object raises ConfigError (FailedMount); else the files
+        there stay, as the kubelet keeps them."""
+        for v in (self.pod.get("spec") or {}).get("volumes") or []:
+            try:
+                files = config.volume_files(v, objects)
+            except config.ConfigError as exc:
+                if strict:
+                    raise config.ConfigError(
+                        f'MountVolume.SetUp failed for volume "{v.get("name")}" : {exc}'
+                    ) from None
+                continue
+            if files is not None and DNS1123.match(str(v.get("name") or "")):
+                config.write_volume(self.dir / "volumes" / v["name"], files)
+
+    async def refresh_volumes(self) -> None:
+        """Update mounted ConfigMaps/Secrets in place (the kubelet's periodic sync)."""
+        if not self.refs or not any(
+            v.get("configMap") is not None or v.get("secret") is not None
+            for v in (self.pod.get("spec") or {}).get("volumes") or []
+        ):
+            return
+        objects = await self._fetch_config({})
+        self._write_volumes(objects, strict=False)
+
+    async def _config_error(self, c: ContainerState, reason: str, event: str, msg: str) -> None:
+        """A missing ConfigMap/Secret: the container waits with `reason`; the event once per
+        message, as the kubelet's (it retries at each sync)."""
+        c.state, c.reason, c.message = "waiting", reason, "" if event == "FailedMount" else msg
+        await self.announced.wait()
+        await self.write_status()
+        if self._config_told.get(c.name) != msg:
+            self._config_told[c.name] = msg
+            if event == "FailedMount":
+                await self.event("FailedMount", msg, type_="Warning")
+            else:
+                await self.event("Failed", f"Error: {msg}", type_="Warning", container=c.name)
 
     def _argv(self, spec: Obj, env: dict[str, str]) -> list[str]:
         command = spec.get("command") or []
@@ -486,6 +552,13 @@ class PodWorker:
         for m in spec.get("volumeMounts") or []:
             vol = volumes.get(m.get("name")) or {}
             dst = str(m.get("mountPath") or "")
+            if vol.get("configMap") is not None or vol.get("secret") is not None:
+                folder = self.dir / "volumes" / str(vol.get("name"))
+                if dst.startswith("/") and folder.is_dir():
+                    sub = str(m.get("subPath") or "")
+                    src_path = folder / sub if sub and ".." not in sub.split("/") else folder
+                    binds.append(sandbox.Bind(str(src_path), dst, read_only=True))
+                continue
             src = (vol.get("hostPath") or {}).get("path")
             if not dst.startswith("/") or not src:
                 continue
@@ -566,7 +639,22 @@ class PodWorker:
                         await asyncio.wait_for(self.stop.wait(), wait)
                     if self.stop.is_set():
                         return
-                env = self._env(spec)
+                objects = await self._fetch_config(spec)
+                try:
+                    self._write_volumes(objects)
+                    env = self._env(spec, objects)
+                except config.ConfigError as exc:
+                    mount = str(exc).startswith("MountVolume")
+                    await self._config_error(
+                        c,
+                        "ContainerCreating" if mount else "CreateContainerConfigError",
+                        "FailedMount" if mount else "Failed",
+                        str(exc),
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), settings.config_retry_s)
+                    continue
+                self._config_told.pop(c.name, None)
                 argv = self._argv(spec, env)
                 self.work.mkdir(parents=True, exist_ok=True)
                 cwd = Path(spec["workingDir"]) if spec.get("workingDir") else self.work
@@ -575,6 +663,12 @@ class PodWorker:
                         raise OSError(
                             "no command: tidal runs the container's command on the host, not its image"
                         )
+                    if runner.isolation_problem is not None:  # no mounts: name the files
+                        moved = [b for b in self._binds(spec)[1:] if b.src != b.dst]
+                        argv = [sandbox.rewrite_paths(a, moved) for a in argv]
+                        for e in spec.get("env") or []:
+                            if e.get("name") in env:
+                                env[e["name"]] = sandbox.rewrite_paths(env[e["name"]], moved)
                     wrapper = self._sandbox(spec, cwd)
                     await self._warn_unisolated()
                     if c.restart_count > 0:  # keep the last instance's log for --previous
@@ -944,8 +1038,17 @@ class PodRunner:
             w.update(pod)
 
     async def _clock_logs(self) -> None:
+        """Note log sizes for line times; every `config_sync_s`, refresh mounted ConfigMaps."""
+        last_sync = self.clock()
         while True:
             self.log_clock.tick(p for w in list(self.workers.values()) for p in w.log_paths())
+            if self.clock() - last_sync >= self.settings.config_sync_s:
+                last_sync = self.clock()
+                for w in list(self.workers.values()):
+                    try:
+                        await w.refresh_volumes()
+                    except (TidalError, OSError) as exc:
+                        log.warning("volumes of %s/%s: %s", w.ns, w.name, exc)
             await asyncio.sleep(logs.CLOCK_S)
 
     async def stop(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -183,6 +184,16 @@ def plan(
         args += ["--ro-bind" if b.read_only else "--bind", b.src, b.dst]
     args += ["--chdir", cwd]
     return args
+
+
+def rewrite_paths(text: str, binds: Sequence[Bind]) -> str:
+    """Without a mount namespace a mount path cannot exist: each `dst` (a whole path or its
+    prefix) in a command, argument or variable becomes its `src` (as `--data SRC:DST` always
+    was). Longest first, so `/etc/app/x` wins over `/etc/app`."""
+    for b in sorted(binds, key=lambda b: -len(b.dst)):
+        dst = b.dst.rstrip("/") or "/"
+        text = re.sub(rf"(?<![\w/.-]){re.escape(dst)}(?=$|[/\s\"',;:=])", b.src, text)
+    return text
 
 
 def software_paths() -> list[str]:

@@ -229,6 +229,24 @@ def namespace_row(ns: Obj, now: float) -> list[Any]:
 NAMESPACE_COLUMNS = [NAME, _col("Status"), AGE]
 
 
+def configmap_row(cm: Obj, now: float) -> list[Any]:
+    """kubectl's `printConfigMap`: keys of data and binaryData."""
+    keys = len(_d(cm.get("data"))) + len(_d(cm.get("binaryData")))
+    return [cm["metadata"]["name"], keys, age(cm, now)]
+
+
+CONFIGMAP_COLUMNS = [NAME, _col("Data", "string"), AGE]
+
+
+def secret_row(secret: Obj, now: float) -> list[Any]:
+    """kubectl's `printSecret`: type and the number of keys."""
+    keys = len(_d(secret.get("data")))
+    return [secret["metadata"]["name"], secret.get("type") or "Opaque", keys, age(secret, now)]
+
+
+SECRET_COLUMNS = [NAME, _col("Type"), _col("Data", "string"), AGE]
+
+
 def event_row(ev: Obj, now: float) -> list[Any]:
     from tidal.api.meta import human_duration
 
@@ -500,6 +518,8 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
     "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row),
     "Namespace": (NAMESPACE_COLUMNS, namespace_row),
     "Event": (EVENT_COLUMNS, event_row),
+    "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
+    "Secret": (SECRET_COLUMNS, secret_row),
     "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
     "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
     "InferenceService": (ISVC_COLUMNS, isvc_row),

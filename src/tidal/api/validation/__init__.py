@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from tidal.api.errors import Cause
+from tidal.api.validation import configdata as configdata
 from tidal.api.validation import (
     cronhpa,
     hpa,
@@ -32,6 +33,8 @@ KIND_MODULES: dict[str, ModuleType] = {
     "CronHorizontalPodAutoscaler": cronhpa,
     "PodAutoscaler": podautoscaler,
     "InferenceService": inferenceservice,
+    "ConfigMap": configdata,
+    "Secret": configdata,
     "ServingRuntime": servingruntime,
     "ClusterServingRuntime": servingruntime,
     "PredictiveHorizontalPodAutoscaler": predictive,
