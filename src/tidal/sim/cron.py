@@ -11,7 +11,7 @@ import itertools
 from typing import Any
 
 from tidal.controllers.cronhpa import HPA, KIND, CronHPAController
-from tidal.sim.run import Record, SimContext, register
+from tidal.sim.plugin import Record, SimContext
 
 
 class CronHPAPlugin:
@@ -89,6 +89,3 @@ class CronHPAPlugin:
                 )
                 before = after  # a second job firing in the same tick starts from here
         return out
-
-
-register(KIND, CronHPAPlugin)

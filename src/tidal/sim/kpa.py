@@ -13,7 +13,7 @@ from tidal.api import gotime
 from tidal.controllers.kpa import KpaController, service_name, target_name
 from tidal.controllers.loop import Key, Loop
 from tidal.metrics.requests import Snapshot, StaticRequestStats
-from tidal.sim.run import Record, SimContext, register
+from tidal.sim.plugin import Record, SimContext
 
 KIND = "PodAutoscaler"
 
@@ -116,6 +116,3 @@ class KPAPlugin:
         if panicking:
             reason += ", panic mode"
         return Record(self.ctx.clock.elapsed_s, "kpa", key[1], before, after, metrics, reason)
-
-
-register(KIND, KPAPlugin)

@@ -8,9 +8,9 @@ demand and forecast in replicas, and the floor it set with the reason."""
 
 from __future__ import annotations
 
-from tidal.autoscaling.predictive.spec import KIND
+from tidal.autoscaling.predictive.spec import KIND as KIND  # the kind sim.run.PLUGINS maps here
 from tidal.controllers.predictive import Outcome, PredictiveController
-from tidal.sim.run import Record, SimContext, register
+from tidal.sim.plugin import Record, SimContext
 
 
 class PredictivePlugin:
@@ -43,6 +43,3 @@ class PredictivePlugin:
         if o.decision is not None and o.previous_floor != o.decision.floor and o.applied:
             reason = f"floor {o.previous_floor} -> {o.decision.floor}: {reason}"
         return Record(self.ctx.clock.elapsed_s, "pred", name, replicas, replicas, metrics, reason)
-
-
-register(KIND, PredictivePlugin)

@@ -2,11 +2,11 @@
 
 Each tick: the kubelet makes pods follow the Deployments, requests arrive (held while a Service
 has no ready pod), the load gives every Running pod its usage, the metrics APIs publish on their
-resolution, then every controller plugin syncs what is due. Controllers plug in through
-`register(kind, factory)`: a factory gets the `SimContext` (in-memory API, clock, scenario,
-request flows) and returns something with `async step() -> list[Record]`. The HPA plugin is
-built in; the CronHPA (`tidal.sim.cron`) and KPA (`tidal.sim.kpa`) plugins register theirs the
-same way (docs/SIMULATOR.md).
+resolution, then every controller plugin syncs what is due. `PLUGINS` lists them by kind: a
+factory gets the `SimContext` (`tidal.sim.plugin`: in-memory API, clock, scenario, request
+flows) and returns something with `async step() -> list[Record]`. The HPA plugin is here; the
+CronHPA, KPA and predictive ones are in `tidal.sim.cron`, `.kpa`, `.predictive`
+(docs/SIMULATOR.md).
 """
 
 from __future__ import annotations
@@ -14,65 +14,23 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from tidal.api import validation
 from tidal.api.hpa_defaults import default_spec
 from tidal.api.hpa_format import metric_targets
 from tidal.api.quantity import parse
+from tidal.sim import cron, kpa, predictive
 from tidal.sim import report as rep
 from tidal.sim.clock import TickClock
 from tidal.sim.load import Expr
 from tidal.sim.metrics import SimMetrics
+from tidal.sim.plugin import Factory, Record, SimContext
 from tidal.sim.requests import FlowTotals, RequestFlow
 from tidal.sim.scenario import DeploymentSpec, Scenario, ScenarioError
 from tidal.sim.serve import ServeWorld, Service, ServiceModel
 from tidal.sim.traces import Arrival
 from tidal.sim.world import Kubelet, MemoryApi, PodTemplate
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One decision, as printed: time since start, controller, object, replicas before and
-    after, the metric values it saw, and why."""
-
-    t: float
-    controller: str
-    name: str
-    current: int
-    desired: int
-    metrics: str
-    reason: str
-
-    def line(self) -> str:
-        arrow = (
-            f"{self.current} -> {self.desired}"
-            if self.desired != self.current
-            else f"{self.current}"
-        )
-        return f"{self.t:>7g}s  {self.controller:<6} {self.name:<24} {arrow:<9} {self.metrics:<28} {self.reason}"
-
-
-@dataclass(slots=True)
-class SimContext:
-    api: MemoryApi
-    clock: TickClock
-    scenario: Scenario
-    flows: dict[tuple[str, str], RequestFlow] = field(default_factory=dict)  # (ns, deployment)
-
-
-class SimController(Protocol):
-    async def step(self) -> list[Record]: ...
-
-
-Factory = Callable[[SimContext], SimController]
-PLUGINS: dict[str, Factory] = {}
-
-
-def register(kind: str, factory: Factory) -> None:
-    """Plug a controller in for scenarios that contain objects of `kind`."""
-    PLUGINS[kind] = factory
-
 
 KIND_HPA = "HorizontalPodAutoscaler"
 
@@ -117,7 +75,13 @@ class HPAPlugin:
         return out
 
 
-register("HorizontalPodAutoscaler", HPAPlugin)
+# kind -> the plugin the simulator runs for scenarios with objects of that kind
+PLUGINS: dict[str, Factory] = {
+    KIND_HPA: HPAPlugin,
+    cron.KIND: cron.CronHPAPlugin,
+    kpa.KIND: kpa.KPAPlugin,
+    predictive.KIND: predictive.PredictivePlugin,
+}
 
 
 @dataclass(slots=True)
@@ -503,7 +467,7 @@ def _expand(obj: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
     predictor (Deployment `<name>-predictor`, else `<name>`); other objects are applied as given."""
     if obj.get("kind") != "InferenceService":
         return obj
-    from tidal.kserve.render import uses_kpa
+    from tidal.controllers.inferenceservice import uses_kpa
     from tidal.controllers.kpa import render_podautoscaler
 
     meta = obj.get("metadata") or {}
@@ -546,9 +510,3 @@ async def _apply(api: MemoryApi, obj: dict[str, Any]) -> None:
     if not (obj.get("metadata") or {}).get("name"):
         raise ScenarioError(f"objects: a {obj.get('kind')} without metadata.name")
     await api.create(obj)
-
-
-# The other controllers' plugins register themselves on import (after `register` exists).
-from tidal.sim import cron as _cron  # noqa: E402, F401
-from tidal.sim import kpa as _kpa  # noqa: E402, F401
-from tidal.sim import predictive as _predictive  # noqa: E402, F401
