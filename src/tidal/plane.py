@@ -42,17 +42,8 @@ from tidal.api import errors
 from tidal.api.client import ApiClient
 from tidal.autoscaling import profiles
 from tidal.client.kubeconfig import write_kubeconfig
-from tidal.controllers import hpa as hpa_controller
-from tidal.controllers.cronhpa import CronHPAController
-from tidal.controllers.deployment import DeploymentController
-from tidal.controllers.endpoints import EndpointsController
-from tidal.controllers.inferenceservice import (
-    InferenceServiceController,
-    install_builtin_runtimes,
-)
-from tidal.controllers.kpa import KpaController
-from tidal.controllers.loop import Loop
-from tidal.controllers.predictive import PredictiveController
+from tidal.controllers.inferenceservice import install_builtin_runtimes
+from tidal.controllers.manager import CONTROLLERS, Manager, Settings, parse_names
 from tidal.metrics.gpu import open_backend
 from tidal.metrics.pipeline import MetricsPipeline, MetricsSettings
 from tidal.metrics.requests import RouterRequestStats
@@ -90,6 +81,7 @@ class PlaneConfig:
     metrics_resolution_s: float | None = None
     metrics_window_s: float | None = None
     dashboard_port: int = 0
+    controllers: str = "all"  # comma list of tidal.controllers.manager names, all, or none
     dashboard: bool = True
 
 
@@ -511,7 +503,7 @@ class Plane:
         self.home = home
         self.cfg = cfg
         self.tasks: list[asyncio.Task[Any]] = []
-        self.loops: list[Any] = []
+        self.controllers: Manager | None = None
         self.stoppers: list[Callable[[], Awaitable[None]]] = []
         self.stop_event = asyncio.Event()
         self.router = RouterSupervisor(home, cfg)
@@ -519,7 +511,6 @@ class Plane:
         self.api: Any = None
         self.registry: Any = None
         self.router_listening = False
-        self.kpa: Any = None
         self.sampler: Any = None
         self.dashboard: Any = None
 
@@ -561,19 +552,15 @@ class Plane:
             await asyncio.wait_for(self.runner.started.wait(), 30)
 
         admin_url = f"http://127.0.0.1:{cfg.admin_port}"
-        self.kpa = KpaController(client, RouterRequestStats(admin_url, token=self.api.token))
-        for reconciler in (
-            InferenceServiceController(client, domain=cfg.domain),
-            DeploymentController(client),
-            EndpointsController(client),
-            CronHPAController(client),
-            PredictiveController(client, profile=profile),
-            self.kpa,
-        ):
-            self.loops.append(Loop(client, reconciler, resync_s=cfg.resync_s))
-        for lp in self.loops:
-            await lp.start()
-        self.spawn(hpa_controller.run(client, profile=profile.name, stop=self.stop_event), "hpa")
+        settings = Settings(
+            domain=cfg.domain,
+            hpa_profile=profile.name,
+            router_stats=RouterRequestStats(admin_url, token=self.api.token),
+            resync_s=cfg.resync_s,
+        )
+        names = parse_names(cfg.controllers, tuple(CONTROLLERS))
+        self.controllers = Manager(client, names, settings)
+        await self.controllers.start()
 
         self._start_metrics(client, profile, gpu_backend)
         self.router.ensure()
@@ -627,8 +614,8 @@ class Plane:
     async def stop(self, *, everything: bool) -> None:
         """Stop the plane; with `everything` (tidal down) also the router and the pods."""
         self.stop_event.set()
-        for lp in self.loops:
-            await lp.stop()
+        if self.controllers is not None:
+            await self.controllers.stop()
         if everything:
             await self._delete_controlled_pods()
         for t in self.tasks:
@@ -750,12 +737,26 @@ async def amain(home: Path, cfg: PlaneConfig) -> int:
     return 0
 
 
+def _controller_list(text: str) -> str:
+    try:
+        parse_names(text, tuple(CONTROLLERS))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
 def add_plane_flags(p: argparse.ArgumentParser) -> None:
     """The flags `tidal up` and `python -m tidal.plane` share (None: keep config.yaml's)."""
     p.add_argument("--api-port", type=int, help="API server port (default: a free port, kept)")
     p.add_argument("--ingress-port", type=int, help="router port (default 8080)")
     p.add_argument("--admin-port", type=int, help="router admin port (default: free, kept)")
     p.add_argument("--domain", help="ingress domain of service URLs (default example.com)")
+    p.add_argument(
+        "--controllers",
+        type=_controller_list,
+        help="controllers to run: a comma list of "
+        f"{','.join(CONTROLLERS)}; all (default); none (a bare API server)",
+    )
     p.add_argument("--hpa-profile", help="HPA profile: fast (default) or kubernetes")
     p.add_argument("--fake-gpus", type=int, help="pretend this many GPUs exist (CI only)")
     p.add_argument("--prometheus", help="a Prometheus URL, or the binary to run")

@@ -135,6 +135,41 @@ RESOURCES: tuple[ResourceType, ...] = (
         short_names=("kpa", "pa"),
         subresources=("status",),
     ),
+    # What a cluster needs to run `tidal controllers` (tidal manifests controllers): the plane
+    # stores them as a cluster does; it does not enforce RBAC (one admin token) nor serve new
+    # APIs from a CustomResourceDefinition (its kinds are this table's).
+    ResourceType("coordination.k8s.io", "v1", "Lease", "leases", "lease"),
+    ResourceType(
+        "", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", short_names=("sa",)
+    ),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        namespaced=False,
+    ),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        namespaced=False,
+    ),
+    ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", "role"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding"),
+    ResourceType(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        subresources=("status",),
+    ),
     ResourceType(
         "autoscaling.tidal.dev",
         "v1alpha1",

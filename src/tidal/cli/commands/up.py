@@ -51,6 +51,7 @@ def _plane_argv(home: Path, args: Any) -> list[str]:
         ("--ingress-port", "ingress_port"),
         ("--admin-port", "admin_port"),
         ("--domain", "domain"),
+        ("--controllers", "controllers"),
         ("--hpa-profile", "hpa_profile"),
         ("--fake-gpus", "fake_gpus"),
         ("--prometheus", "prometheus"),
