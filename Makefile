@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 system:
 	@bash scripts/install-system.sh
 
+# ruff, and the layers of docs/ARCHITECTURE.md as import contracts (.importlinter).
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff format src tests benchmarks

@@ -13,8 +13,8 @@ from tidal.api.hpa_defaults import (
     default_spec,
     fill_defaults,
 )
-from tidal.api.validation import hpa as hpa_validation
 from tidal.autoscaling import hpa as hpa_decision
+from tidal.validation import hpa as hpa_validation
 
 CPU_80 = [
     {

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from tidal.api.validation.cronhpa import default, validate
+from tidal.validation.cronhpa import default, validate
 
 SEED = {
     "apiVersion": "autoscaling.alibabacloud.com/v1beta1",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tidal.api.validation.hpa import default, validate
+from tidal.validation.hpa import default, validate
 
 BASE: dict[str, Any] = {
     "apiVersion": "autoscaling/v2",

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tidal.api.errors import Invalid, NotFound
-from tidal.api.validation.podautoscaler import default, validate, validate_annotations
 from tidal.server.inprocess import open_inprocess
+from tidal.validation.podautoscaler import default, validate, validate_annotations
 
 K = "autoscaling.knative.dev/"
 

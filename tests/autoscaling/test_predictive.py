@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-from tidal.api.validation import predictive as admission
 from tidal.autoscaling.predictive import (
     History,
     decide_floor,
@@ -17,6 +16,7 @@ from tidal.autoscaling.predictive import (
     record,
 )
 from tidal.autoscaling.predictive.history import BUCKET_S, RETENTION_S, at
+from tidal.validation import predictive as admission
 
 DAY = 86400.0
 WEEK = 7 * DAY

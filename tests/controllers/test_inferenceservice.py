@@ -6,7 +6,6 @@ import copy
 
 import pytest
 
-from tidal.api.validation.inferenceservice import default, validate
 from tidal.kserve.render import (
     HOSTS_ANNOTATION,
     render_custom_metric_hpa,
@@ -15,6 +14,7 @@ from tidal.kserve.render import (
     render_service,
     render_status,
 )
+from tidal.validation.inferenceservice import default, validate
 
 ISVC = {
     "apiVersion": "serving.kserve.io/v1beta1",

@@ -10,7 +10,7 @@ from tidal.api import quantity
 from tidal.api.meta import human_duration
 from tidal.api.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from tidal.api.selectors import parse_fields, parse_labels
-from tidal.api.validation import validate
+from tidal.validation import validate
 
 QUANTITIES = {
     "milli": ("100m", Fraction(1, 10)),

@@ -1,5 +1,5 @@
 """The autoscaling/v2 HorizontalPodAutoscaler's API defaults (`pkg/apis/autoscaling/v2/
-defaults.go`): one home for admission (`tidal.api.validation.hpa.default`) and for the controller
+defaults.go`): one home for admission (`tidal.validation.hpa.default`) and for the controller
 and the simulator, which read a spec as the API server would have stored it."""
 
 from __future__ import annotations

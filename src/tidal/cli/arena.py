@@ -13,12 +13,12 @@ from typing import Any
 
 from tidal.api.meta import human_duration, parse_time
 from tidal.api.quantity import parse as parse_quantity
-from tidal.api.validation.inferenceservice import default, validate
 from tidal.api.wellknown import AUTOSCALER_CLASS, ISVC_API_VERSION
 from tidal.cli.printers import tabwrite
 from tidal.kserve.render import render_custom_metric_hpa
 from tidal.storage.uri import StorageError
 from tidal.storage.uri import parse as parse_storage_uri
+from tidal.validation.inferenceservice import default, validate
 
 Obj = dict[str, Any]
 BUILTIN_METRICS = ("cpu", "memory", "rps", "concurrency")

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from tidal.api import validation
+from tidal import validation
 from tidal.api.errors import (
     ApiError,
     BadRequest,
@@ -46,10 +46,10 @@ from tidal.api.meta import rfc3339, selector_string
 from tidal.api.patch import PatchError, apply_patch
 from tidal.api.resources import RESOURCES, ResourceType, by_kind
 from tidal.api.selectors import FieldSelector, LabelSelector, parse_fields, parse_labels
-from tidal.api.validation.field import invalid_message
 from tidal.server.body import RequestEntityTooLarge, depth_ok, too_deep
 from tidal.server.schema import FieldCheck, prune
 from tidal.server.store import Key, Store
+from tidal.validation.field import invalid_message
 
 log = logging.getLogger("tidal.server")
 Obj = dict[str, Any]
@@ -571,7 +571,7 @@ class Registry:
         replicas = spec.get("replicas") if isinstance(spec, dict) else None
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             name = current["metadata"]["name"]
-            from tidal.api.validation.field import invalid
+            from tidal.validation.field import invalid
 
             cause = invalid("spec.replicas", replicas, "must be greater than or equal to 0")
             raise Invalid(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tidal.api import validation
+from tidal import validation
 from tidal.api.hpa_defaults import default_spec
 from tidal.api.hpa_format import metric_targets
 from tidal.api.quantity import parse

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from tidal.api.errors import Cause
-from tidal.api.validation.field import invalid
+from tidal.validation.field import invalid
 
 Obj = dict[str, Any]
 CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")

@@ -3,7 +3,7 @@ by kind. The core kinds live in `core.py`; the autoscaling and KServe kinds in t
 (`hpa.py`, `cronhpa.py`, `podautoscaler.py`, `inferenceservice.py`), each exposing
 `validate(obj) -> list[Cause]` and `default(obj)` (fills in place; may return the object).
 
-Field-error helpers for those modules: `tidal.api.validation.field` (`invalid`, `required`,
+Field-error helpers for those modules: `tidal.validation.field` (`invalid`, `required`,
 `not_supported`, `dns1123_label`, `quantity`, ...).
 """
 
@@ -14,8 +14,8 @@ from types import ModuleType
 from typing import Any
 
 from tidal.api.errors import Cause
-from tidal.api.validation import configdata as configdata
-from tidal.api.validation import (
+from tidal.validation import configdata as configdata
+from tidal.validation import (
     cronhpa,
     hpa,
     inferenceservice,
@@ -23,7 +23,7 @@ from tidal.api.validation import (
     predictive,
     servingruntime,
 )
-from tidal.api.validation.core import CORE, shape_causes, validate_metadata
+from tidal.validation.core import CORE, shape_causes, validate_metadata
 
 Obj = dict[str, Any]
 

@@ -14,19 +14,19 @@ import re
 from typing import Any
 
 from tidal.api.errors import Cause
-from tidal.api.validation.field import (
-    forbidden,
-    invalid,
-    not_supported,
-    quantity,
-    required,
-)
 from tidal.api.wellknown import (
     AUTOSCALER_CLASS,
     DEPLOYMENT_MODE,
     KNATIVE_CLASS,
     KPA_CLASS,
     KSERVE_GROUP,
+)
+from tidal.validation.field import (
+    forbidden,
+    invalid,
+    not_supported,
+    quantity,
+    required,
 )
 
 GROUP = KSERVE_GROUP

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from tidal.api.errors import Cause
-from tidal.api.validation.field import duplicate, invalid, required
 from tidal.autoscaling.cron.schedule import EverySpec, ScheduleError, load_zone, parse_schedule
+from tidal.validation.field import duplicate, invalid, required
 
 Obj = dict[str, Any]
 INT32_MAX = 2**31 - 1

@@ -11,7 +11,7 @@ from typing import Any
 from tidal.api.errors import Cause
 from tidal.api.quantity import parse
 from tidal.api.selectors import from_label_selector
-from tidal.api.validation.field import (
+from tidal.validation.field import (
     dns1035_label,
     dns1123_label,
     dns1123_subdomain,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from tidal.api.errors import Cause
-from tidal.api.validation.field import dns1123_subdomain, invalid, not_supported, required
 from tidal.autoscaling.predictive.spec import SEASONS, STRATEGIES, default_prediction
+from tidal.validation.field import dns1123_subdomain, invalid, not_supported, required
 
 Obj = dict[str, Any]
 INT32_MAX = 2**31 - 1

@@ -10,7 +10,7 @@ from typing import Any
 from tidal.api.errors import Cause
 from tidal.api.hpa_defaults import fill_defaults
 from tidal.api.quantity import parse
-from tidal.api.validation.field import dns1123_label, forbidden, invalid, not_supported, required
+from tidal.validation.field import dns1123_label, forbidden, invalid, not_supported, required
 
 Obj = dict[str, Any]
 MAX_PERIOD_SECONDS = 1800

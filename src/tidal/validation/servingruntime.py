@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tidal.api.errors import Cause
-from tidal.api.validation.field import invalid, not_supported, required
+from tidal.validation.field import invalid, not_supported, required
 
 PROTOCOLS = ("v1", "v2", "grpc-v1", "grpc-v2")
 
