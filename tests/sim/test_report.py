@@ -82,10 +82,25 @@ def test_report_without_slo_or_load() -> None:
     assert report("none", [], [], tick_s=1.0, capacity=1).ratio == 1.0
 
 
-def test_demand_from_requests_uses_service_time_or_latency_less_waits() -> None:
+def test_demand_from_requests_averages_service_over_each_tick() -> None:
     reqs = [
-        RequestRecord(0.0, 5.0, service_s=2.0),
-        RequestRecord(1.0, 4.0, queued_s=1.0, held_s=1.0),  # service 2 s: in service 1..3
-        RequestRecord(1.5, 0.1, status=503),  # never served: no demand
+        RequestRecord(0.0, 5.0, service_s=2.0),  # busy 0..2
+        RequestRecord(1.0, 4.0, queued_s=1.0, held_s=1.0),  # service 2 s: busy 1..3
+        RequestRecord(1.5, 0.1, status=503),  # never served, no service time: no demand
+        RequestRecord(3.25, 0.5, status=503, service_s=0.5),  # timed out, would have been served
     ]
-    assert demand_from_requests(reqs, [0.0, 1.0, 2.0, 2.5, 3.0]) == [1, 2, 1, 1, 0]
+    assert demand_from_requests(reqs, 0.0, 1.0, 5) == [1.0, 2.0, 1.0, 0.5, 0.0]
+    assert demand_from_requests(reqs, 0.0, 2.0, 2) == [1.5, 0.75]
+
+
+def test_an_slo_on_ttft_judges_the_first_token() -> None:
+    reqs = [
+        RequestRecord(0.0, 30.0, ttft_s=0.5),
+        RequestRecord(1.0, 3.0, ttft_s=2.5),
+        RequestRecord(2.0, 3.0),  # no TTFT known: its latency is judged
+    ]
+    samples = [ReplicaSample(0.0, 1, 1, 1.0)]
+    row = report("llm", reqs, samples, tick_s=1.0, capacity=1, slo=Slo(2.0, 50, "ttft"))
+    assert row.over_slo == 2 and row.ttft_p99_s == 2.5
+    assert "SLO: ttft p50 <= 2s" in "\n".join(lines([row], Slo(2.0, 50, "ttft")))
+    assert report("llm", reqs, samples, tick_s=1.0, capacity=1, slo=Slo(2.0)).over_slo == 3

@@ -11,6 +11,7 @@ from typing import Protocol
 from tidal.sim.clock import TickClock
 from tidal.sim.requests import RequestFlow
 from tidal.sim.scenario import Scenario
+from tidal.sim.serve import Service
 from tidal.sim.world import MemoryApi
 
 
@@ -42,6 +43,7 @@ class SimContext:
     clock: TickClock
     scenario: Scenario
     flows: dict[tuple[str, str], RequestFlow] = field(default_factory=dict)  # (ns, deployment)
+    serving: dict[str, Service] = field(default_factory=dict)  # Deployments with a capacity
 
 
 class SimController(Protocol):

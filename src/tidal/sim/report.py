@@ -31,10 +31,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Slo:
     """`slo: {latency: 2s, percentile: 99}`: `percentile` % of requests answered within
-    `latency_s`."""
+    `latency_s`; with `metric: ttft`, their first token within it (an LLM's usual objective)."""
 
     latency_s: float
     percentile: float = 99.0
+    metric: str = "latency"  # latency | ttft
 
     @property
     def allowed_share(self) -> float:
@@ -50,6 +51,13 @@ class RequestRecord:
     held_s: float = 0.0  # held by the router at zero ready pods (cold start)
     queued_s: float = 0.0  # waited behind other requests (router or pod queue)
     service_s: float | None = None  # served alone-enough; None: unknown
+    ttft_s: float | None = None  # arrival to the first output token (an LLM); None: unknown
+
+    def slo_value(self, metric: str) -> float:
+        """The value an SLO on `metric` judges (the latency when the TTFT is unknown)."""
+        if metric == "ttft" and self.ttft_s is not None:
+            return self.ttft_s
+        return self.latency_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,7 @@ class ReportRow:
     p50_s: float
     p95_s: float
     p99_s: float
+    ttft_p99_s: float | None  # None when no request has a TTFT
     over_slo: int  # requests over the SLO (0 without an SLO)
     over_slo_share: float
     slo_met: bool | None  # None without an SLO
@@ -145,7 +154,10 @@ def report(
     held = [r.held_s for r in requests if r.held_s > 0]
     over = 0
     if slo is not None:
-        over = sum(1 for r in requests if r.status >= 400 or r.latency_s > slo.latency_s + 1e-9)
+        over = sum(
+            1 for r in requests if r.status >= 400 or r.slo_value(slo.metric) > slo.latency_s + 1e-9
+        )
+    ttfts = sorted(r.ttft_s for r in requests if r.status < 400 and r.ttft_s is not None)
     share = over / len(requests) if requests else 0.0
     return ReportRow(
         name=name,
@@ -155,6 +167,7 @@ def report(
         p50_s=percentile(latencies, 50),
         p95_s=percentile(latencies, 95),
         p99_s=percentile(latencies, 99),
+        ttft_p99_s=percentile(ttfts, 99) if ttfts else None,
         over_slo=over,
         over_slo_share=share,
         slo_met=None if slo is None else share <= slo.allowed_share + 1e-12,
@@ -168,19 +181,25 @@ def report(
 
 def lines(rows: Sequence[ReportRow], slo: Slo | None = None) -> list[str]:
     """The report as text: one line per deployment."""
+    what = "" if slo is None or slo.metric == "latency" else f"{slo.metric} "
     head = "latency report" + (
-        f" (SLO: p{slo.percentile:g} <= {slo.latency_s:g}s)" if slo is not None else ""
+        f" (SLO: {what}p{slo.percentile:g} <= {slo.latency_s:g}s)" if slo is not None else ""
     )
+    ttft = any(r.ttft_p99_s is not None for r in rows)
     out = [head + ":"]
     out.append(
-        f"  {'deployment':<24} {'requests':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'over SLO':>9}"
+        f"  {'deployment':<24} {'requests':>8} {'p50':>7} {'p95':>7} {'p99':>7}"
+        + (f" {'ttft p99':>8}" if ttft else "")
+        + f" {'over SLO':>9}"
         f" {'cold waits':>10} {'503s':>5} {'replica-s':>10} {'bound':>9} {'ratio':>6}"
     )
     for r in rows:
         over = "-" if r.slo_met is None else f"{100 * r.over_slo_share:.2f}%"
         out.append(
             f"  {r.name:<24} {r.requests:>8} {r.p50_s:>6.2f}s {r.p95_s:>6.2f}s {r.p99_s:>6.2f}s"
-            f" {over:>9} {r.cold_start_waits:>10} {r.errors_503:>5} {r.replica_seconds:>10g}"
+            + (f" {r.ttft_p99_s or 0:>7.2f}s" if ttft else "")
+            + f" {over:>9}"
+            f" {r.cold_start_waits:>10} {r.errors_503:>5} {r.replica_seconds:>10g}"
             f" {r.bound_replica_seconds:>9g} {r.ratio:>5.2f}x"
         )
     return out

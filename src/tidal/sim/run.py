@@ -115,6 +115,16 @@ class Summary:
     series: dict[str, Series] = field(default_factory=dict)  # per Deployment, per tick
     request_records: dict[str, list[rep.RequestRecord]] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The summary for `-o json`: every field but the per-tick series and the per-request
+        records (kept on the object for plots and reports), each report row with its ratio."""
+        from dataclasses import asdict, replace
+
+        out = asdict(replace(self, series={}, request_records={}))
+        del out["series"], out["request_records"]
+        out["report"] = [asdict(r) | {"ratio": r.ratio} for r in self.report]
+        return out
+
     def lines(self) -> list[str]:
         out = ["summary:"]
         for name, rs in sorted(self.replica_seconds.items()):
@@ -142,12 +152,14 @@ def _above_target(
     pods: list[dict[str, Any]],
     usage: dict[str, tuple],
     objects: dict[tuple[str, str, str], dict[str, float]] | None = None,
+    spec: dict[str, Any] | None = None,
 ) -> bool:
     """Whether the load right now exceeds any of the HPA's targets (for the summary); `objects`
     holds the Object metrics' true values now, by (namespace, plural, name)."""
     if not pods:
         return False
-    spec = default_spec(hpa.get("spec") or {})
+    if spec is None:
+        spec = default_spec(hpa.get("spec") or {})
     vals = [usage[p["metadata"]["name"]] for p in pods if p["metadata"]["name"] in usage]
     if not vals:
         return False
@@ -252,9 +264,11 @@ async def simulate(
         if d.load.has_requests:
             ctx.flows[(d.namespace, d.name)] = RequestFlow(d.namespace, d.name, d.hold_timeout_s)
     serving = _serving(scenario)
+    ctx.serving.update(serving)
     world = ServeWorld(list(serving.values()), scenario.node_concurrency) if serving else None
     rps_due: dict[str, float] = {}  # running sum of rps × tick for capacity Services fed by rps
     samples: dict[str, list[rep.ReplicaSample]] = {name: [] for name in serving}
+    spec_cache: dict[str, tuple[str, dict[str, Any]]] = {}  # HPA -> (resourceVersion, defaulted)
     kinds = {o["kind"] for o in objects}
     unknown = sorted(kinds - set(PLUGINS))
     if unknown:
@@ -382,11 +396,15 @@ async def simulate(
             name = hpa["metadata"]["name"]
             summary.above_target_s.setdefault(name, 0.0)
             flow = ctx.flows.get((ns, ref.get("name", "")))
+            rv = hpa["metadata"].get("resourceVersion", "")
+            if spec_cache.get(name, ("",))[0] != rv:
+                spec_cache[name] = (rv, default_spec(hpa.get("spec") or {}))
             if (flow is not None and flow.held_now > 0) or _above_target(
                 hpa,
                 ready_of.get(ref.get("name", "")) or kubelet.ready_pods(ref.get("name", ""), ns),
                 usage_now,
                 objects_now,
+                spec_cache[name][1],
             ):
                 summary.above_target_s[name] += scenario.tick_s
         for pa in api.items("PodAutoscaler"):
@@ -467,8 +485,8 @@ def _expand(obj: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
     predictor (Deployment `<name>-predictor`, else `<name>`); other objects are applied as given."""
     if obj.get("kind") != "InferenceService":
         return obj
-    from tidal.controllers.inferenceservice import uses_kpa
     from tidal.controllers.kpa import render_podautoscaler
+    from tidal.kserve.render import uses_kpa
 
     meta = obj.get("metadata") or {}
     name = str(meta.get("name") or "")

@@ -165,6 +165,11 @@ def _deployment(d: Any, i: int) -> DeploymentSpec:
             f"{where}.maxConcurrency: required with load.requests (a pod's capacity)"
         )
     service = _service(d.get("service"), f"{where}.service") if d.get("service") else None
+    if service is not None and max_conc is not None:
+        try:
+            service.decode_rates(max_conc)  # > 0 for every batch size the pod can run
+        except LoadError as exc:
+            raise ScenarioError(str(exc)) from None
     if service is not None and max_conc is None:
         raise ScenarioError(f"{where}.maxConcurrency: required with service (a pod's capacity)")
     if max_conc is not None and load.get("concurrency") is not None:
@@ -252,16 +257,19 @@ def _service(raw: Any, where: str) -> ServiceModel:
 def _slo(raw: Any) -> Slo:
     if not isinstance(raw, Mapping) or "latency" not in raw:
         raise ScenarioError("slo.latency: required (e.g. slo: {latency: 2s, percentile: 99})")
-    unknown = set(raw) - {"latency", "percentile"}
+    unknown = set(raw) - {"latency", "percentile", "metric"}
     if unknown:
-        raise ScenarioError(f"slo: unknown keys {sorted(unknown)} (latency, percentile)")
+        raise ScenarioError(f"slo: unknown keys {sorted(unknown)} (latency, percentile, metric)")
+    metric = raw.get("metric", "latency")
+    if metric not in ("latency", "ttft"):
+        raise ScenarioError("slo.metric: must be latency (to the last byte) or ttft (first token)")
     latency = _seconds(raw["latency"], "slo.latency")
     if latency <= 0:
         raise ScenarioError("slo.latency: must be > 0")
     pct = _number(raw.get("percentile", 99), "slo.percentile", minimum=0, strict=True)
     if pct > 100:
         raise ScenarioError("slo.percentile: must be in (0, 100]")
-    return Slo(latency, pct)
+    return Slo(latency, pct, str(metric))
 
 
 def _requests(raw: Any, base: Path, duration_s: float) -> list[Arrival]:

@@ -77,7 +77,17 @@ class ServiceModel:
 
 
 class Req:
-    __slots__ = ("arrival", "dispatched", "held", "nominal", "pre", "dec", "started")
+    __slots__ = (
+        "arrival",
+        "dispatched",
+        "held",
+        "nominal",
+        "pre",
+        "dec",
+        "started",
+        "first",
+        "llm",
+    )
 
     def __init__(self, arrival: float, pre: float, dec: float, nominal: float) -> None:
         self.arrival = arrival
@@ -87,6 +97,8 @@ class Req:
         self.dispatched = arrival  # when the router sent it to a pod
         self.held = 0.0  # held at zero ready pods
         self.started = arrival  # when the pod began serving it
+        self.first: float | None = None  # when its prefill ended (its first token)
+        self.llm = False
 
 
 class Pod:
@@ -138,6 +150,8 @@ class Pod:
             for r in self.running:
                 if r.pre <= _EPS * 10:
                     r.pre = 0.0
+                    if r.first is None:
+                        r.first = at
                     if r.dec <= 1e-7:
                         svc._finish(r, at, 200)
                         continue
@@ -209,7 +223,11 @@ class Service:
     def _new(self, a: Arrival) -> Req:
         pre, dec = self.model.work(a.size, a.t)
         rate = self.rates[self.cap]
-        return Req(a.t, pre, dec, pre + (dec / rate if dec else 0.0))
+        r = Req(a.t, pre, dec, pre + (dec / rate if dec else 0.0))
+        r.llm = self.model.is_llm
+        if pre <= 0:
+            r.first = -1.0  # no prefill: the first token comes as it starts
+        return r
 
     def _dispatch(self, r: Req, now: float) -> None:
         eps = self.endpoints
@@ -242,9 +260,16 @@ class Service:
                 held_s=r.held,
                 queued_s=max(0.0, r.started - r.dispatched) if status < 400 else 0.0,
                 service_s=r.nominal,
+                ttft_s=self._ttft(r, now) if r.llm and status < 400 else None,
             )
         )
         self.stats.finished.append(now - r.arrival)
+
+    @staticmethod
+    def _ttft(r: Req, now: float) -> float:
+        if r.first is None:
+            return now - r.arrival
+        return (r.started if r.first < 0 else r.first) - r.arrival
 
     # -- pods -------------------------------------------------------------------------------
     def sync_pods(self, now: float, existing: Sequence[str], ready: Sequence[str]) -> None:
@@ -340,6 +365,8 @@ class ServeWorld:
                             r.dec -= best * rate
                         if r.pre <= _EPS * 10:
                             r.pre = 0.0
+                            if r.first is None:
+                                r.first = self.now
                             if r.dec <= 1e-7:
                                 s._finish(r, self.now, 200)
                                 done_any = True

@@ -266,12 +266,18 @@ class Kubelet:
         self._serial: dict[str, int] = {}
 
     def _pods_of(self, deploy: Obj) -> list[Obj]:
-        sel = _selector(selector_string((deploy.get("spec") or {}).get("selector")))
-        pods = [
-            p
-            for p in self.api.items("Pod", deploy["metadata"]["namespace"])
-            if sel.matches(p["metadata"].get("labels"))
-        ]
+        selector = (deploy.get("spec") or {}).get("selector") or {}
+        pods = self.api.items("Pod", deploy["metadata"]["namespace"])
+        if set(selector) == {"matchLabels"}:  # the common case, without parsing a selector
+            want = tuple((selector["matchLabels"] or {}).items())
+            pods = [
+                p
+                for p in pods
+                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in want)
+            ]
+        else:
+            sel = _selector(selector_string(selector))
+            pods = [p for p in pods if sel.matches(p["metadata"].get("labels"))]
         return sorted(pods, key=lambda p: p["metadata"]["_serial"])
 
     async def step(self) -> None:

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
                 "decisions": [
                     asdict(r) for r in records if not args.changes or r.desired != r.current
                 ],
-                "summary": asdict(summary),
+                "summary": summary.as_dict(),
             },
             out,
             indent=2,
