@@ -86,3 +86,26 @@ def test_descend_when_nothing_meets_reports_the_closest() -> None:
 
     res = search.descend(Candidate.of("t", {"x": 3}), evaluate, space={"x": (1, 2, 3)})
     assert search.best(res).get("x") == 1 and not res[search.best(res)].slo_met
+
+
+def test_descend_keeps_a_value_that_changes_nothing() -> None:
+    def evaluate(batch: list[Candidate]) -> dict[Candidate, Outcome]:
+        return {c: _o(10 * c.get("x"), 0, True) for c in batch}  # y changes nothing
+
+    first = Candidate.of("t", {"x": 3, "y": 2})
+    res = search.descend(first, evaluate, space={"x": (1, 2, 3), "y": (1, 2, 3)})
+    assert search.best(res).get("x") == 1
+    # the descent stayed at y=2 (its y sweep found only ties), though y=1 sorts first
+    assert Candidate.of("t", {"x": 1, "y": 2}) in res
+
+
+def test_equal_outcomes_prefer_the_fewest_changes_from_the_start() -> None:
+    start = Candidate.of("t", {"x": 3, "y": 3})
+    same = _o(10, 0, True)
+    results = {
+        Candidate.of("t", {"x": 1, "y": 1}): same,
+        Candidate.of("t", {"x": 1, "y": 3}): same,
+        Candidate.of("t", {"x": 2, "y": 2}): _o(11, 0, True),
+    }
+    assert search.best(results, prefer=start) == Candidate.of("t", {"x": 1, "y": 3})
+    assert search.best(results) == Candidate.of("t", {"x": 1, "y": 1})

@@ -4,7 +4,7 @@ A `Candidate` is a policy kind (`hpa` or `kpa`) and a value for each of its para
 taken from a small grid (`SPACES`); the search starts at the kind's defaults (Kubernetes' HPA,
 Knative's KPA; the per-pod target from the scenario) and does coordinate descent: for each
 parameter in turn, every value of its grid with the others fixed (`sweep`), then moves to the
-best (`best`). Rounds repeat until one changes nothing or the evaluation budget is spent.
+best (`best`) if it is strictly better (a parameter that changes nothing keeps its value). Rounds repeat until one changes nothing or the evaluation budget is spent.
 
 Best (`rank`): a policy that meets the SLO beats one that does not; among those that meet it
 the lowest replica-seconds wins, then fewer requests over the SLO; among those that do not, the
@@ -96,12 +96,24 @@ def rank(c: Candidate, o: Outcome) -> tuple:
     return (1, o.over, o.replica_seconds, c.params)
 
 
-def best(results: Mapping[Candidate, Outcome]) -> Candidate:
-    return min(results, key=lambda c: rank(c, results[c]))
+def _key(c: Candidate, o: Outcome, prefer: Candidate | None) -> tuple:
+    """`rank`, with equal outcomes ordered by how few parameters differ from `prefer`."""
+    r = rank(c, o)
+    if prefer is None:
+        return r
+    differ = sum(1 for (k, v), (_, w) in zip(c.params, prefer.params, strict=False) if v != w)
+    return (*r[:-1], differ, r[-1])
 
 
-def top(results: Mapping[Candidate, Outcome], n: int) -> list[Candidate]:
-    return sorted(results, key=lambda c: rank(c, results[c]))[:n]
+def best(results: Mapping[Candidate, Outcome], prefer: Candidate | None = None) -> Candidate:
+    """The best candidate; among equal outcomes the one closest to `prefer` (the start)."""
+    return min(results, key=lambda c: _key(c, results[c], prefer))
+
+
+def top(
+    results: Mapping[Candidate, Outcome], n: int, prefer: Candidate | None = None
+) -> list[Candidate]:
+    return sorted(results, key=lambda c: _key(c, results[c], prefer))[:n]
 
 
 def descend(
@@ -126,8 +138,8 @@ def descend(
                 results.update(evaluate(todo))
             here = {c: results[c] for c in batch if c in results}
             chosen = best(here)
-            if chosen != current:
-                current, moved = chosen, True
+            if rank(chosen, results[chosen])[:-1] < rank(current, results[current])[:-1]:
+                current, moved = chosen, True  # strictly better: a tie keeps the current value
             if len(results) >= budget:
                 return results
         if not moved:

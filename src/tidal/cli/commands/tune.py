@@ -108,7 +108,7 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
     except (ScenarioError, LoadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=err)
         return 1
-    best = search.best(results)
+    best = search.best(results, prefer=first)
     slo = scenario.slo
     assert slo is not None
     doc = yaml.safe_dump(manifest(target, best), sort_keys=False)
@@ -120,7 +120,10 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
             f"tune {scenario.name}: deployment {target.deployment.name}, {kind}, SLO p{slo.percentile:g}"
             f" <= {slo.latency_s:g}s, {len(results)} runs of {scenario.duration_s:g}s\n"
         )
-        rows = [(f"#{i + 1}", c, results[c]) for i, c in enumerate(search.top(results, args.top))]
+        rows = [
+            (f"#{i + 1}", c, results[c])
+            for i, c in enumerate(search.top(results, args.top, prefer=first))
+        ]
         rows.append(("defaults", first, results[first]))
         out.write("\n".join(table(rows, slo)) + "\n")
         if not met:
