@@ -92,6 +92,7 @@ def test_progress_line_on_a_terminal_and_off_it() -> None:
     for text in ("a", "a", "b"):
         line.show(text)
     line.finish("done")
+    line.finish("done")  # the last line is not repeated
     assert plain.getvalue() == "a\nb\ndone\n"
 
 
@@ -142,4 +143,6 @@ def test_apply_wait_says_why_a_service_fails(plane: tuple[Path, Path], tmp_path:
     assert out == "inferenceservice.serving.kserve.io/broken created\n"
     assert "error: pod broken-predictor-" in err and "CrashLoopBackOff, exit code 3" in err, err
     assert "event: Pod/broken-predictor-" in err and "BackOff" in err
+    assert "HorizontalPodAutoscaler" not in err  # its autoscaler's warnings are not the reason
+    assert err.count("broken: pods scheduled 1/1, started 0/1, ready 0/1\n") == 1
     assert "FileNotFoundError: no model" in err  # the pod's last log lines

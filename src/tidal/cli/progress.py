@@ -154,8 +154,12 @@ class ProgressLine:
         self.last = text
 
     def finish(self, text: str) -> None:
-        self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
+        if self.tty:
+            self.stream.write("\r\033[K" + text + "\n")
+        elif text != self.last:
+            self.stream.write(text + "\n")
         self.stream.flush()
+        self.last = text
 
 
 def _isatty(stream: Any) -> bool:
@@ -166,10 +170,13 @@ def _isatty(stream: Any) -> bool:
 
 
 def _warnings(events: Sequence[Obj], names: set[str]) -> list[Obj]:
+    """Warnings about the service, its Deployment and pods (not its autoscaler's)."""
     ws = [
         e
         for e in events
-        if e.get("type") == "Warning" and (e.get("involvedObject") or {}).get("name") in names
+        if e.get("type") == "Warning"
+        and (e.get("involvedObject") or {}).get("name") in names
+        and (e.get("involvedObject") or {}).get("kind") in ("Pod", "Deployment", "InferenceService")
     ]
     return sorted(ws, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 

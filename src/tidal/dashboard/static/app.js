@@ -64,7 +64,19 @@ function metricChart(row) {
   return { id: "metrics", title: `What the ${row.autoscaler ? row.autoscaler.kind : "autoscaler"} reads, against its target`, unit: "", series };
 }
 
-function markersPlugin(key) {
+// A short label for a decision: its new size and the gist of its reason
+// ("→ 8 cpu above target"), or the Event's reason when it names no size.
+function shortLabel(d) {
+  const size = (d.message.match(/New size: (\d+)/) || [])[1];
+  if (!size) return d.reason;
+  const why = (d.message.match(/reason: (.*)$/) || [])[1] || "";
+  const gist = why.replace(/ resource utilization/, "").replace(/ \(.*?\)/g, "").replace(/^All metrics /, "");
+  return `→ ${size} ${gist}`.slice(0, 32);
+}
+
+// Decisions as vertical lines on every chart; labelled on the replicas chart, where there is
+// room (warnings stay pale unlabelled lines: the list below has them).
+function markersPlugin(key, labels) {
   return {
     hooks: {
       draw: [
@@ -72,25 +84,30 @@ function markersPlugin(key) {
           const ctx = u.ctx;
           const [x0, x1] = [u.scales.x.min, u.scales.x.max];
           const drawn = [];
-          let labelled = 0;
+          const rowEnds = [-Infinity, -Infinity, -Infinity];
           ctx.save();
           ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
           for (const d of state.decisions) {
             if (d.service !== key || d.t === null || d.t < x0 || d.t > x1) continue;
             const x = Math.round(u.valToPos(d.t, "x", true));
+            if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
             ctx.strokeStyle = d.type === "Warning" ? "#f0a0a0" : "#b45309";
             ctx.setLineDash([3, 3]);
             ctx.beginPath();
             ctx.moveTo(x, u.bbox.top);
             ctx.lineTo(x, u.bbox.top + u.bbox.height);
             ctx.stroke();
-            if (d.type !== "Warning") {
-              // label the decisions (warnings stay unlabelled lines: the list below has them)
-              const size = (d.message.match(/New size: (\d+)/) || [])[1];
-              const label = size ? `${d.reason} → ${size}` : d.reason;
-              ctx.fillStyle = ctx.strokeStyle;
-              ctx.fillText(label, x + 3, u.bbox.top + 12 * devicePixelRatio * (1 + (labelled % 3)));
-              labelled += 1;
+            if (labels && d.type !== "Warning") {
+              // the first of three rows where it does not overlap an earlier label, else none
+              const label = shortLabel(d);
+              const width = ctx.measureText(label).width;
+              const left = Math.max(u.bbox.left, Math.min(x + 3, u.bbox.left + u.bbox.width - width));
+              const row = rowEnds.findIndex((end) => left > end + 4);
+              if (row >= 0) {
+                ctx.fillStyle = ctx.strokeStyle;
+                ctx.fillText(label, left, u.bbox.top + 12 * devicePixelRatio * (1 + row));
+                rowEnds[row] = left + width;
+              }
             }
             drawn.push({ t: d.t, kind: d.kind, reason: d.reason, message: d.message });
           }
@@ -140,7 +157,7 @@ function buildService(key) {
         { label: "time" },
         ...def.series.map(([label, stroke, , dash]) => ({ label, stroke, width: 2, dash, spanGaps: true })),
       ],
-      plugins: [markersPlugin(key)],
+      plugins: [markersPlugin(key, def.id === "replicas")],
     };
     const chart = new uPlot(opts, chartData(def, key), div);
     chart.tidalDef = def;
@@ -161,13 +178,22 @@ function renderService(key) {
   const wantMetrics = (row.metrics || []).length > 0;
   if (!ids.length || ids.includes("metrics") !== wantMetrics) buildService(key);
   for (const chart of Object.values(state.charts)) chart.setData(chartData(chart.tidalDef, key));
-  const mine = state.decisions.filter((d) => d.service === key);
+  const mine = [];
+  for (const d of state.decisions) {
+    if (d.service !== key) continue;
+    // a warning repeated while metrics are missing folds into its latest occurrence
+    const same = d.type === "Warning" && mine.findIndex((m) => m.type === "Warning" && m.reason === d.reason && m.message === d.message);
+    if (same !== false && same >= 0) {
+      const m = mine.splice(same, 1)[0];
+      mine.push({ ...d, times: m.times + 1 });
+    } else mine.push({ ...d, times: 1 });
+  }
   $("#decisions").innerHTML = mine
-    .slice(-50)
+    .slice(-30)
     .reverse()
     .map((d) => `<li class="decision ${d.type === "Warning" ? "warning" : ""}"><span class="time">${new Date(d.t * 1000).toLocaleTimeString()}</span>
       <span class="kind">${esc(d.kind)}</span> <span class="reason">${esc(d.reason)}</span>:
-      <span class="message">${esc(d.message)}</span></li>`)
+      <span class="message">${esc(d.message)}</span>${d.times > 1 ? ` <span class="muted">(×${d.times})</span>` : ""}</li>`)
     .join("") || '<li class="muted">none in the window</li>';
   const pods = state.pods[key] || [];
   $("#pods tbody").innerHTML = pods
