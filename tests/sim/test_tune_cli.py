@@ -38,7 +38,10 @@ def test_tune_prints_the_best_and_writes_a_valid_manifest(tmp_path: Path, capsys
     lines = out.splitlines()
     assert lines[0].startswith("tune burst: deployment llm, hpa, SLO p95 <= 15s, 6 runs")
     assert "best (#1):" in out
-    assert lines[2].startswith("#1") and any(x.startswith("defaults") for x in lines)
+    assert lines[2].startswith("#1") and any(x.startswith("start") for x in lines)
+    assert any(
+        x.startswith("scenario") and "HorizontalPodAutoscaler llm as given" in x for x in lines
+    )
     hpa = yaml.safe_load((tmp_path / "out" / "llm-hpa.yaml").read_text())
     assert hpa["kind"] == "HorizontalPodAutoscaler"
     validate, fill = rules("HorizontalPodAutoscaler")

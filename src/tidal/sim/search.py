@@ -25,6 +25,7 @@ SPACES: dict[str, dict[str, tuple[float, ...]]] = {
         "target": (2, 2.5, 3, 3.5, 4, 4.5, 5, 6),  # per pod, in the scenario's metric
         "scaleDownWindow": (0, 15, 30, 60, 120, 300),  # behavior.scaleDown stabilization
         "scaleDownPercent": (10, 25, 50, 100),  # behavior.scaleDown Percent policy per 15 s
+        "scaleUpTolerance": (0, 0.02, 0.05, 0.1),  # behavior.scaleUp.tolerance
         "minReplicas": (1, 2, 4, 6, 8),
     },
     KPA: {
@@ -38,7 +39,12 @@ SPACES: dict[str, dict[str, tuple[float, ...]]] = {
 # Kubernetes' HPA defaults (behavior: scale down 100 % per 15 s after a 300 s window) and
 # Knative's KPA defaults (60 s window, no scale-down delay, panic at 200 %, scale to zero).
 DEFAULTS: dict[str, dict[str, float]] = {
-    HPA: {"scaleDownWindow": 300, "scaleDownPercent": 100, "minReplicas": 1},
+    HPA: {
+        "scaleDownWindow": 300,
+        "scaleDownPercent": 100,
+        "scaleUpTolerance": 0.1,
+        "minReplicas": 1,
+    },
     KPA: {"window": 60, "scaleDownDelay": 0, "panicThreshold": 200, "minScale": 0},
 }
 

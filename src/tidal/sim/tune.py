@@ -113,6 +113,7 @@ def manifest(target: Target, c: Candidate) -> dict[str, Any]:
                 "maxReplicas": max(target.max_replicas, int(p["minReplicas"])),
                 "metrics": metrics,
                 "behavior": {
+                    "scaleUp": {"tolerance": f"{p['scaleUpTolerance']:g}"},
                     "scaleDown": {
                         "stabilizationWindowSeconds": int(p["scaleDownWindow"]),
                         "policies": [
@@ -122,7 +123,7 @@ def manifest(target: Target, c: Candidate) -> dict[str, Any]:
                                 "periodSeconds": 15,
                             }
                         ],
-                    }
+                    },
                 },
             },
         }
@@ -180,6 +181,24 @@ _WORK: dict[str, Any] = {}  # the forked workers' scenario and target
 
 def _evaluate(c: Candidate) -> tuple[Candidate, Outcome]:
     return c, outcome(run_one(scenario_for(_WORK["scenario"], _WORK["target"], c)))
+
+
+def given(scenario: Scenario, target: Target) -> dict[str, Any] | None:
+    """The scenario's own autoscaler for the tuned Deployment, as given (None without one)."""
+    for o in scenario.objects:
+        ref = (o.get("spec") or {}).get("scaleTargetRef") or {}
+        if ref.get("name") == target.deployment.name and o.get("kind") in (
+            "HorizontalPodAutoscaler",
+            "PodAutoscaler",
+        ):
+            return o
+    return None
+
+
+def run_object(scenario: Scenario, target: Target, obj: dict[str, Any]) -> Outcome:
+    """One run of the tuned Deployment alone with `obj` as its autoscaler."""
+    d = target.deployment
+    return outcome(run_one(replace(scenario, deployments=[d], objects=[obj], object_metrics=[])))
 
 
 class Evaluator:

@@ -68,13 +68,13 @@ def _policy(scenario: Any, target: Any, asked: str | None) -> str:
     return "hpa"
 
 
-def table(rows: list[tuple[str, Any, Any]], slo: Any) -> list[str]:
-    """(label, Candidate, Outcome) rows as text."""
+def table(rows: list[tuple[str, str, Any]]) -> list[str]:
+    """(label, policy, Outcome) rows as text."""
     out = [f"{'':<10} {'replica-s':>10} {'ratio':>6} {'p99':>8} {'over SLO':>9} {'SLO':>4}  policy"]
-    for label, c, o in rows:
+    for label, policy, o in rows:
         out.append(
             f"{label:<10} {o.replica_seconds:>10g} {o.ratio:>5.2f}x {o.p99_s:>7.2f}s"
-            f" {100 * o.over_share:>8.2f}% {'met' if o.slo_met else 'no':>4}  {c.kind}: {c.label()}"
+            f" {100 * o.over_share:>8.2f}% {'met' if o.slo_met else 'no':>4}  {policy}"
         )
     return out
 
@@ -88,7 +88,14 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
     from tidal.sim import search
     from tidal.sim.load import LoadError
     from tidal.sim.scenario import ScenarioError, load_scenario
-    from tidal.sim.tune import Evaluator, default_target, find_target, manifest
+    from tidal.sim.tune import (
+        Evaluator,
+        default_target,
+        find_target,
+        given,
+        manifest,
+        run_object,
+    )
 
     out = env.stdout if env is not None else sys.stdout
     err = env.stderr if env is not None else sys.stderr
@@ -117,15 +124,23 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
         out.write(doc)
     else:
         out.write(
-            f"tune {scenario.name}: deployment {target.deployment.name}, {kind}, SLO p{slo.percentile:g}"
+            f"tune {scenario.name}: deployment {target.deployment.name}, {kind}, SLO "
+            f"{'' if slo.metric == 'latency' else slo.metric + ' '}p{slo.percentile:g}"
             f" <= {slo.latency_s:g}s, {len(results)} runs of {scenario.duration_s:g}s\n"
         )
-        rows = [
-            (f"#{i + 1}", c, results[c])
-            for i, c in enumerate(search.top(results, args.top, prefer=first))
-        ]
-        rows.append(("defaults", first, results[first]))
-        out.write("\n".join(table(rows, slo)) + "\n")
+        top = search.top(results, args.top, prefer=first)
+        rows = [(f"#{i + 1}", f"{c.kind}: {c.label()}", results[c]) for i, c in enumerate(top)]
+        rows.append(("start", f"{kind}: {first.label()} (defaults)", results[first]))
+        own = given(scenario, target)
+        if own is not None:  # the scenario's own policy, as a reference
+            rows.append(
+                (
+                    "scenario",
+                    f"{own['kind']} {own['metadata']['name']} as given",
+                    run_object(scenario, target, own),
+                )
+            )
+        out.write("\n".join(table(rows)) + "\n")
         if not met:
             out.write(
                 f"no policy tried meets the SLO (p{slo.percentile:g} <= {slo.latency_s:g}s: at most"
