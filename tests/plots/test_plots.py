@@ -207,3 +207,33 @@ def test_live_panels_from_the_dashboard_history() -> None:
     both = live_panels(history)
     assert [p.title for p in both] == ["ns/a", "ns/b"] and both[1].markers[0].label == "X"
     assert live_panels(history, since=200.0) == []
+
+
+def test_tune_plot_draws_every_policy_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    seen: list[list[plots.Point]] = []
+    real = plots.cost_latency
+
+    def keep(points, **kw):  # type: ignore[no-untyped-def]
+        seen.append(list(points))
+        return real(points, **kw)
+
+    monkeypatch.setattr(plots, "cost_latency", keep)
+    png = tmp_path / "tune.png"
+    scenario = ROOT / "examples" / "sim" / "azure-llm.yaml"
+    code, out, err = cli("tune", str(scenario), "--budget", "3", "--jobs", "1", "--plot", str(png))
+    assert code in (0, 2), err  # 2: no policy tried meets the SLO (the plot is drawn all the same)
+    assert f"plot: {png}" in err and Image.open(png).format == "PNG"
+    runs = int(re.search(r"(\d+) runs of", out).group(1))  # type: ignore[union-attr]
+    (points,) = seen
+    assert len(points) == runs and sum(p.chosen for p in points) == 1
+    assert all(p.cost > 0 and p.latency_s > 0 for p in points)
+
+
+def test_distinct_labels() -> None:
+    assert plots.distinct_labels(["a=1 b=2", "a=1 b=3"]) == ["b=2", "b=3"]
+    assert plots.distinct_labels(["a=1", "a=1"]) == ["(same)", "(same)"]
+    assert plots.distinct_labels(["only one"]) == ["only one"]

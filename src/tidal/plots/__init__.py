@@ -180,6 +180,14 @@ class Point:
     chosen: bool = False
 
 
+def distinct_labels(labels: Sequence[str]) -> list[str]:
+    """Each label without the words every label shares ("target=3" rather than the whole
+    policy), so the points say how they differ."""
+    words = [label.split() for label in labels]
+    common = set(words[0]).intersection(*words[1:]) if len(words) > 1 else set()
+    return [" ".join(w for w in ws if w not in common) or "(same)" for ws in words]
+
+
 def cost_latency(points: Sequence[Point], *, title: str = "", latency: str = "p99") -> Figure:
     """Cost against latency of the policies tried, each labelled; the chosen one stands out."""
     if not points:
@@ -202,14 +210,17 @@ def cost_latency(points: Sequence[Point], *, title: str = "", latency: str = "p9
             marker="*",
             s=160,
         )
-    for p in points:
-        ax.annotate(
-            p.label,
+    labels = distinct_labels([p.label for p in points])
+    for p, label in zip(points, labels, strict=True):
+        ann = ax.annotate(
+            label,
             (p.cost, p.latency_s * 1000),
             fontsize=7,
             xytext=(4, 3),
             textcoords="offset points",
         )
+        ann.set_in_layout(False)  # long labels must not squeeze the axes
+    ax.margins(x=0.15, y=0.1)  # room for the labels of the outermost points
     ax.set_xlabel("cost (replica-seconds)")
     ax.set_ylabel(f"latency {latency} (ms)")
     ax.grid(True, alpha=0.3)

@@ -51,6 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="table: the best policies; yaml: the best policy's manifest only",
     )
     p.add_argument("--output-dir", help="also write the best policy's manifest in this directory")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw cost against p99 latency of every policy tried (FILE.png, .svg, .html)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -110,6 +115,10 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
         first = search.start(kind, default_target(target))
         if args.output_dir:
             Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+        if args.plot:
+            from tidal.plots import check_path
+
+            check_path(args.plot)
         with Evaluator(scenario, target, args.jobs) as evaluate:
             results = search.descend(first, evaluate, budget=args.budget)
     except (ScenarioError, LoadError, ValueError, OSError) as exc:
@@ -152,6 +161,16 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
         path = Path(args.output_dir) / f"{target.deployment.name}-{kind}.yaml"
         path.write_text(doc)
         print(f"wrote {path}", file=err)
+    if args.plot:
+        from tidal.plots import Point, cost_latency, save
+
+        points = [
+            Point(c.label(), o.replica_seconds, o.p99_s, chosen=c == best)
+            for c, o in results.items()
+        ]
+        title = f"tidal tune {scenario.name}: {kind} policies tried ({target.deployment.name})"
+        save(cost_latency(points, title=title), args.plot)
+        print(f"plot: {args.plot}", file=err)
     return 0 if met else NO_POLICY_MEETS
 
 
