@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,8 @@ import psutil
 import pytest
 
 from tests.pods.test_runner import _ready, cs, pod, reasons, until
-from tidal.pods import sandbox
+from tests.support import wait_until
+from tidal.pods import process, sandbox
 from tidal.pods.runner import PodRunner, RunnerSettings, plane_env
 from tidal.server.inprocess import InProcessClient, open_inprocess
 
@@ -199,6 +201,53 @@ def _as_nobody(top: Path) -> None:
     assert done.stdout.split() == ["mine", "65534", "p"]
 
 
+SPAWNER = """
+import json, os, sys
+from pathlib import Path
+from tidal.pods import process, sandbox
+home, work = Path(sys.argv[1]), Path(sys.argv[2])
+args = sandbox.plan(sandbox.RealHost(), hidden=[str(home)], binds=[sandbox.Bind(str(work), str(work))],
+                    cwd=str(work), as_root=os.geteuid() == 0)
+proc, ref = process.spawn(["sleep", "300"], dict(os.environ), work, work / "log",
+                          [*sandbox.launcher(), *args])
+print(json.dumps([ref.pid, ref.create_time, ref.pgid]), flush=True)
+os.kill(os.getpid(), 9)  # the plane dies, as with kill -9
+"""
+
+
+@needs_bwrap
+def test_sandbox_outlives_the_plane_that_started_it_and_dies_with_its_launcher(
+    tmp_path: Path,
+) -> None:
+    home, work = tmp_path / "home", tmp_path / "home" / "pods" / "default" / "p" / "work"
+    work.mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-c", SPAWNER, str(home), str(work)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pid, created, pgid = json.loads(done.stdout)
+    ref = process.ProcessRef(pid, created, pgid)
+    try:
+        assert process.is_alive(ref)  # the plane is gone, the pod is not
+        workload = wait_until(
+            lambda: _named(process.workload_pid(ref), "sleep"), what="the workload started"
+        )
+        os.kill(pid, signal.SIGKILL)  # the container's pid, as `kill -9` of a pod's process
+
+        def ended() -> bool:
+            try:
+                return workload.status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return True
+
+        wait_until(ended, what="the namespace ended with its launcher")
+    finally:
+        process.signal_tree(ref, signal.SIGKILL)
+
+
 def _run(tmp_path: Path, scenario: Any, settings: RunnerSettings = FAST) -> None:
     home = tmp_path / "home"  # the plane's home; the test's other files lie beside it
 
@@ -325,6 +374,11 @@ def test_no_isolation_warns_in_events_and_still_scrubs_env(
 
     monkeypatch.setenv("TIDAL_HOME", str(tmp_path / "home"))
     _run(tmp_path, scenario, settings)
+
+
+def _named(pid: int, name: str) -> psutil.Process | None:
+    p = psutil.Process(pid)
+    return p if p.name() == name else None
 
 
 async def _warned(client: InProcessClient) -> str | None:

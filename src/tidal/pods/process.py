@@ -5,11 +5,11 @@ string), started with `start_new_session` so it survives the plane. It is recogn
 plane restart by pid *and* process start time (a recycled pid has another start time). Stopping
 signals the whole group and then every descendant that left it, so no process is orphaned.
 
-In a sandbox (`sandbox.py`) the tracked pid is bwrap's outer process (our child: its exit code is
-the workload's) and `pgid` is the workload's own session inside the namespace, led by bwrap's
-init. Graceful signals go to that group only: bwrap's outer process would die of a SIGTERM and
-take the namespace with it (`--die-with-parent`) before the workload could finish. SIGKILL goes
-to both.
+In a sandbox (`sandbox.py`) the tracked pid is the launcher (`setsid --wait bwrap ...`, our
+child: its exit code is the workload's), and `pgid` is the workload's own session inside the
+namespace, led by bwrap's init. Graceful signals go to that group only: bwrap's outer process
+would die of a SIGTERM and take the namespace with it (`--die-with-parent`) before the workload
+could finish. SIGKILL goes to everything.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ import asyncio
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from pathlib import Path
 import psutil
 
 START_TIME_TOLERANCE_S = 0.05
+SANDBOX_START_S = 30.0  # bwrap tells its init's pid within this, or the start failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,7 @@ def spawn(
         with open(log_path, "ab", buffering=0) as log:
             proc = subprocess.Popen(
                 [*wrapper, "--info-fd", str(w), "--", *argv],
-                cwd="/",
+                cwd=cwd,  # the pod's folder (its cwd inside is the wrapper's --chdir)
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -78,20 +81,38 @@ def spawn(
             )
         os.close(w)
         w = -1
-        with os.fdopen(r, "rb") as info:
-            r = -1
-            text = info.read()  # bwrap closes it once the namespace is set up
+        init = _read_info(r, proc)
     finally:
         for fd in (r, w):
             if fd >= 0:
                 os.close(fd)
-    try:
-        init = int(json.loads(text or b"{}")["child-pid"])
-    except (ValueError, KeyError, TypeError):
+    if init is None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(SANDBOX_START_S)
+        if proc.poll() is None:
+            signal_tree(ProcessRef(proc.pid, 0.0), signal.SIGKILL)
         code = proc.wait()
         why = _last_line(log_path)
-        raise OSError(f"the sandbox did not start (bwrap exit {code}): {why}") from None
+        raise OSError(f"the sandbox did not start (bwrap exit {code}): {why}")
     return proc, ProcessRef(proc.pid, _created(proc.pid), init)
+
+
+def _read_info(fd: int, proc: subprocess.Popen) -> int | None:
+    """bwrap's `{"child-pid": N}` from its info fd: read until it parses (the launcher keeps
+    its own copy of the fd open, so no end of file comes while the pod runs)."""
+    deadline = time.monotonic() + SANDBOX_START_S
+    data = b""
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break  # bwrap failed before telling, and its launcher ended
+        data += chunk
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return int(json.loads(data)["child-pid"])
+    return None
 
 
 def _created(pid: int) -> float:
@@ -153,10 +174,13 @@ def signal_tree(ref: ProcessRef, sig: int, extra: list[psutil.Process] | None = 
             os.killpg(ref.pid, sig)
     procs = extra if extra is not None else (tree(ref.pid) if is_alive(ref) else [])
     outer = {ref.pid, ref.pgid} if ref.pgid else set()
+    if ref.pgid:
+        with contextlib.suppress(psutil.Error):
+            outer.add(psutil.Process(ref.pgid).ppid())  # bwrap's outer process
     for p in procs:
         with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError, OSError):
             if p.pid in outer and sig != signal.SIGKILL:
-                continue  # bwrap itself: the workload's exit ends it
+                continue  # the launcher and bwrap: the workload's exit ends them
             if os.getpgid(p.pid) != ref.group:  # the group got it already: signal each once
                 p.send_signal(sig)
 

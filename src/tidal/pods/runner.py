@@ -584,7 +584,7 @@ class PodWorker:
             hostname=self.name,
             as_root=os.geteuid() == 0,
         )
-        return [sandbox.bwrap_path() or "bwrap", *args]
+        return [*sandbox.launcher(), *args]
 
     async def _warn_unisolated(self) -> None:
         problem = self.runner.isolation_problem
@@ -673,8 +673,9 @@ class PodWorker:
                     await self._warn_unisolated()
                     if c.restart_count > 0:  # keep the last instance's log for --previous
                         logs.rotate(self._log_path(index, c.name))
+                    outer = self.work if wrapper else cwd  # workingDir may exist inside only
                     proc, ref = await asyncio.to_thread(
-                        procs.spawn, argv, env, cwd, self._log_path(index, c.name), wrapper
+                        procs.spawn, argv, env, outer, self._log_path(index, c.name), wrapper
                     )
                 except OSError as exc:
                     now = runner.clock()

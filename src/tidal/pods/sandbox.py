@@ -209,6 +209,15 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+def launcher() -> list[str]:
+    """What runs bwrap: `setsid --wait`, a small parent that outlives the plane. bwrap's
+    `--die-with-parent` ties bwrap itself to its parent too, so with the plane as that parent a
+    killed plane would kill every pod; with setsid in between, a pod ends only when its own
+    launcher does (`kill -9` of the container's pid: the chain of parent-death signals ends the
+    namespace), and setsid passes bwrap's exit code on."""
+    return [shutil.which("setsid") or "setsid", "--wait", bwrap_path() or "bwrap"]
+
+
 @functools.cache
 def probe() -> str | None:
     """None when a pod can be isolated here; else why not (said once in the plane log and as
@@ -216,12 +225,14 @@ def probe() -> str | None:
     exe = bwrap_path()
     if exe is None:
         return "bwrap (Debian's bubblewrap) is not installed"
+    if shutil.which("setsid") is None:
+        return "setsid (util-linux) is not installed"
     args = plan(
         RealHost(), hidden=[], binds=[], as_root=os.geteuid() == 0, hostname="probe", cwd="/"
     )
     try:
         done = subprocess.run(
-            [exe, *args, "--", "true"],
+            [*launcher(), *args, "--", "true"],
             capture_output=True,
             timeout=PROBE_TIMEOUT_S,
             stdin=subprocess.DEVNULL,
