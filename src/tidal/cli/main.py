@@ -23,6 +23,7 @@ from tidal.cli.commands import (
     serve,
     simulate,
     top,
+    tune,
     up,
 )
 from tidal.cli.env import Env
@@ -40,6 +41,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     logs.add_parser,
     top.add_parser,
     simulate.add_parser,
+    tune.add_parser,
     record.add_parser,
     replay.add_parser,
     dashboard.add_parser,
