@@ -237,3 +237,34 @@ def test_distinct_labels() -> None:
     assert plots.distinct_labels(["a=1 b=2", "a=1 b=3"]) == ["b=2", "b=3"]
     assert plots.distinct_labels(["a=1", "a=1"]) == ["(same)", "(same)"]
     assert plots.distinct_labels(["only one"]) == ["only one"]
+
+
+def test_replay_panel_bins_the_run_by_second() -> None:
+    from tidal.plots.replay import panel
+
+    o = SimpleNamespace
+    outcomes = [o(arrival_s=0.1, status=200, latency_s=0.010), o(arrival_s=0.5, status=200, latency_s=0.030),
+                o(arrival_s=1.2, status=503, latency_s=1.0), o(arrival_s=2.9, status=200, latency_s=0.020)]  # fmt: skip
+    replicas = [o(t_s=0.0, pods=1, ready=1, desired=1), o(t_s=1.5, pods=3, ready=1, desired=3),
+                o(t_s=2.0, pods=3, ready=3, desired=3)]  # fmt: skip
+    p = panel("iris", outcomes, replicas, elapsed_s=3.0)
+    assert p.times == [0, 1, 2]
+    load, latency, reps = p.axes
+    assert load.lines[0].values == [2, 1, 1] and load.lines[1].values == [0, 1, 0]
+    assert latency.lines[0].values == [10.0, None, 20.0] and latency.lines[1].values == [
+        30.0,
+        None,
+        20.0,
+    ]
+    assert reps.lines[0].values == [1, 1, 3] and reps.lines[2].values == [1, 1, 3]
+    assert [(m.t, m.label, m.kind) for m in p.markers] == [(1.5, "desired 1→3", "up")]
+
+
+def test_replay_bad_plot_path_fails_before_sending(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.csv"
+    trace.write_text("TIMESTAMP\n0\n1\n")
+    code, out, err = cli(
+        "replay", str(trace), "--service", "iris", "--url", "http://127.0.0.1:9",
+        "--plot", str(tmp_path / "out.gif"),
+    )  # fmt: skip
+    assert code == 1 and out == "" and "--plot" in err

@@ -60,6 +60,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--url", help="the ingress (default: the local plane's router)")
     p.add_argument("--host", help="the Host header (default: the InferenceService's URL host)")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw requests, latency and replicas over the replay (FILE.png, .svg, .html)",
+    )
     p.set_defaults(func=cmd_replay)
 
 
@@ -154,6 +159,13 @@ def cmd_replay(args: Any, env: Env) -> int:
                 "error: --start/--duration: no request of the trace falls in that window"
             )
         base_url = _ingress(args)
+        if args.plot:
+            from tidal.plots import PlotError, check_path
+
+            try:
+                check_path(args.plot)
+            except PlotError as exc:
+                raise CliError(f"error: {exc}") from exc
     except TraceError as exc:
         env.err(f"error: {exc}\n")
         return 1
@@ -190,6 +202,13 @@ def cmd_replay(args: Any, env: Env) -> int:
         row = rep.report(
             deployment, result.records(), samples, tick_s=1.0, capacity=args.capacity, slo=slo
         )
+        if args.plot:
+            from tidal.plots import figure, save
+            from tidal.plots.replay import panel
+
+            ps = [panel(deployment, result.outcomes, result.replicas, result.elapsed_s)]
+            save(figure(ps, title=f"tidal replay {Path(args.trace).name}"), args.plot, panels=ps)
+            env.err(f"plot: {args.plot}\n")
         failures = result.failures()
         lost = sum(n for (status, _), n in failures.items() if status == 599)
         if args.output == "json":
