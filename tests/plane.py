@@ -19,7 +19,7 @@ import psutil
 
 from tidal.cli.env import Env
 from tidal.cli.main import main
-from tidal.plane import PLANE_PID, alive, read_json
+from tidal.home import PLANE_PID, alive, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ import pytest
 
 from tests.plane import free_port, pod_processes, run_cli, running_plane, train_iris
 from tests.support import stop_process, wait_until
-from tidal.plane import alive
+from tidal.home import alive
 
 pytestmark = pytest.mark.process
 

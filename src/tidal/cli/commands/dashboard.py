@@ -8,8 +8,8 @@ import sys
 import webbrowser
 from typing import Any
 
-from tidal import plane as plane_mod
 from tidal.cli.env import Env, tidal_home
+from tidal.home import PLANE_PID, READY, alive, read_json
 
 
 def add_parser(sub: Any) -> None:
@@ -46,9 +46,9 @@ def has_display(environ: dict[str, str] | None = None, platform: str = sys.platf
 
 def cmd_dashboard(args: Any, env: Env) -> int:
     home = tidal_home(getattr(args, "home", None)).resolve()
-    rec = plane_mod.read_json(home / plane_mod.PLANE_PID)
-    ready = plane_mod.read_json(home / plane_mod.READY)
-    if not plane_mod.alive(rec) or not ready:
+    rec = read_json(home / PLANE_PID)
+    ready = read_json(home / READY)
+    if not alive(rec) or not ready:
         env.err(f"tidal: the local plane is not running for {home}: run `tidal up` first\n")
         return 1
     url = ready.get("dashboard")

@@ -15,15 +15,15 @@ from typing import Any
 
 import psutil
 
-from tidal import plane as plane_mod
 from tidal.cli.env import Env, tidal_home
+from tidal.home import FAILED, PLANE_PID, READY, ROUTER_PID, add_plane_flags, alive, read_json
 
 
 def add_parser(sub: Any) -> None:
     up = sub.add_parser("up", help="start the local plane (API, controllers, pods, router)")
     up.add_argument("--foreground", action="store_true", help="run in this terminal")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for ready")
-    plane_mod.add_plane_flags(up)
+    add_plane_flags(up)
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop the local plane, its router and its pods")
@@ -89,16 +89,18 @@ def _print_ready(env: Env, ready: dict[str, Any]) -> None:
 def cmd_up(args: Any, env: Env) -> int:
     home = _home(args)
     home.mkdir(parents=True, exist_ok=True)
-    running = plane_mod.read_json(home / plane_mod.PLANE_PID)
-    if plane_mod.alive(running):
-        ready = plane_mod.read_json(home / plane_mod.READY)
+    running = read_json(home / PLANE_PID)
+    if alive(running):
+        ready = read_json(home / READY)
         if ready:
             _print_ready(env, ready)
         else:
             env.out(f"tidal: local plane already running (pid {running['pid']})\n")  # type: ignore[index]
         return 0
     if args.foreground:
-        return plane_mod.main(_plane_argv(home, args)[3:])
+        from tidal import plane  # the whole plane, in this process
+
+        return plane.main(_plane_argv(home, args)[3:])
     with open(home / "plane.log", "ab") as log:
         proc = subprocess.Popen(
             _plane_argv(home, args),
@@ -110,12 +112,12 @@ def cmd_up(args: Any, env: Env) -> int:
         )
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        ready = plane_mod.read_json(home / plane_mod.READY)
+        ready = read_json(home / READY)
         if ready and ready.get("pid") == proc.pid:
             _print_ready(env, ready)
             return 0
         if proc.poll() is not None:
-            failed = plane_mod.read_json(home / plane_mod.FAILED)
+            failed = read_json(home / FAILED)
             if failed and failed.get("pid") == proc.pid:
                 env.err(f"tidal: {failed['error']}\n  (log: {home / 'plane.log'})\n")
                 return 1
@@ -139,8 +141,8 @@ def _tail(path: Path, n: int = 15) -> str:
 
 def cmd_down(args: Any, env: Env) -> int:
     home = _home(args)
-    rec = plane_mod.read_json(home / plane_mod.PLANE_PID)
-    if not plane_mod.alive(rec):
+    rec = read_json(home / PLANE_PID)
+    if not alive(rec):
         # a plane killed with -9 may have left its router and pods: stop those too
         n = _stop_leftovers(home)
         env.out(
@@ -165,8 +167,8 @@ def cmd_down(args: Any, env: Env) -> int:
 def _stop_leftovers(home: Path) -> int:
     """Stop the router and pod processes recorded in the home whose plane is gone."""
     stopped = 0
-    rec = plane_mod.read_json(home / plane_mod.ROUTER_PID)
-    if plane_mod.alive(rec):
+    rec = read_json(home / ROUTER_PID)
+    if alive(rec):
         with_sig(int(rec["pid"]), signal.SIGTERM)  # type: ignore[index]
         stopped += 1
     for state in home.glob("pods/*/*/state.json"):
@@ -176,7 +178,7 @@ def _stop_leftovers(home: Path) -> int:
             continue
         for c in (data.get("containers") or {}).values():
             r = {"pid": c.get("pid"), "create_time": c.get("createTime", 0)}
-            if plane_mod.alive(r):
+            if alive(r):
                 with_sig(int(c["pid"]), signal.SIGTERM)
                 stopped += 1
     return stopped
@@ -194,10 +196,10 @@ def with_sig(pid: int, sig: int) -> None:
 
 def cmd_status(args: Any, env: Env) -> int:
     home = _home(args)
-    rec = plane_mod.read_json(home / plane_mod.PLANE_PID)
-    router = plane_mod.read_json(home / plane_mod.ROUTER_PID)
-    ready = plane_mod.read_json(home / plane_mod.READY)
-    up = plane_mod.alive(rec)
+    rec = read_json(home / PLANE_PID)
+    router = read_json(home / ROUTER_PID)
+    ready = read_json(home / READY)
+    up = alive(rec)
     lines = [f"home:      {home}"]
     if up and ready:
         lines.append(f"plane:     running (pid {rec['pid']})")  # type: ignore[index]
@@ -206,7 +208,7 @@ def cmd_status(args: Any, env: Env) -> int:
         lines.append(f"plane:     starting (pid {rec['pid']})")  # type: ignore[index]
     else:
         lines.append("plane:     not running")
-    if plane_mod.alive(router):
+    if alive(router):
         lines.append(f"router:    running (pid {router['pid']}) on :{router.get('port')}")  # type: ignore[index,union-attr]
     else:
         lines.append("router:    not running")
