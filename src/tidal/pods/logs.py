@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tidal.api import params
 from tidal.api.errors import BadRequest, Invalid
 from tidal.api.meta import parse_time, rfc3339_micro
-from tidal.server import params
 
 CLOCK_S = 0.25
 

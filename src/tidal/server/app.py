@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, unquote, urlencode
 
 import orjson
 
+from tidal.api import params
 from tidal.api.errors import (
     ApiError,
     BadRequest,
@@ -46,7 +47,7 @@ from tidal.api.errors import (
 from tidal.api.resources import RESOURCES, ResourceType
 from tidal.pods import logs as pod_logs
 from tidal.pods import serviceaccount
-from tidal.server import discovery, openapi, params, protobuf, tables
+from tidal.server import discovery, openapi, protobuf, tables
 from tidal.server.body import MAX_BODY_BYTES, RequestEntityTooLarge, decode, too_large
 from tidal.server.registry import Registry
 from tidal.server.schema import FieldCheck
