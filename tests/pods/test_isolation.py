@@ -405,3 +405,29 @@ async def _gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+@needs_bwrap
+def test_hostpath_into_the_home_is_refused(tmp_path: Path) -> None:
+    manifest = pod(
+        "peek",
+        "exec sleep 300",
+        container={"volumeMounts": [{"name": "h", "mountPath": "/peek"}]},
+        volumes=[{"name": "h", "hostPath": {"path": str(tmp_path / "home")}}],
+    )
+
+    async def scenario(client: InProcessClient, start: Any) -> None:
+        start()
+        await client.create(manifest)
+
+        async def refused() -> str | None:
+            for reason, _, message in await reasons(client, "peek"):
+                if reason == "Failed" and "inside the plane's home" in message:
+                    return message
+            return None
+
+        await until(refused, "the start refused")
+        p = await client.get("Pod", "peek", "default")
+        assert "running" not in cs(p).get("state", {})
+
+    _run(tmp_path, scenario)
