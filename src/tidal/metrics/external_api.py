@@ -100,16 +100,25 @@ def render(rule: Rule, selector: str, namespace: str | None) -> str:
     return q.replace("<<.GroupBy>>", "namespace")
 
 
-async def instant_query(http: httpx.AsyncClient, server: str, query: str) -> list[float]:
-    """Run PromQL; one value per returned series. Raises ApiError when Prometheus fails."""
+async def prometheus_data(
+    http: httpx.AsyncClient, server: str, path: str, params: dict[str, str]
+) -> Obj:
+    """GET a Prometheus query API (`/api/v1/query`, `/api/v1/query_range`); its `data`, else
+    ApiError: ServerError when Prometheus cannot be reached, BadRequest when it refuses."""
     try:
-        resp = await http.get(server.rstrip("/") + "/api/v1/query", params={"query": query})
+        resp = await http.get(server.rstrip("/") + path, params=params)
         body = resp.json()
     except (httpx.HTTPError, ValueError) as exc:
         raise errors.ServerError(f"unable to query Prometheus at {server}: {exc}") from exc
     if body.get("status") != "success":
+        query = params.get("query", "")
         raise errors.BadRequest(f"Prometheus rejected the query {query!r}: {body.get('error')}")
-    data = body.get("data") or {}
+    return body.get("data") or {}
+
+
+async def instant_query(http: httpx.AsyncClient, server: str, query: str) -> list[float]:
+    """Run PromQL; one value per returned series. Raises ApiError when Prometheus fails."""
+    data = await prometheus_data(http, server, "/api/v1/query", {"query": query})
     kind, result = data.get("resultType"), data.get("result") or []
     if kind == "scalar":
         return [float(result[1])]

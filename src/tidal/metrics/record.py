@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 import httpx
 
 from tidal.api import errors
+from tidal.metrics.external_api import prometheus_data
 
 Point = tuple[float, float]
 
@@ -24,14 +25,7 @@ async def range_query(
 ) -> list[Point]:
     """(unix time, value summed over the series) for every step Prometheus has a sample."""
     params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s}"}
-    try:
-        resp = await http.get(server.rstrip("/") + "/api/v1/query_range", params=params)
-        body = resp.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise errors.ServerError(f"unable to query Prometheus at {server}: {exc}") from exc
-    if body.get("status") != "success":
-        raise errors.BadRequest(f"Prometheus rejected the query {query!r}: {body.get('error')}")
-    data = body.get("data") or {}
+    data = await prometheus_data(http, server, "/api/v1/query_range", params)
     if data.get("resultType") != "matrix":
         raise errors.BadRequest(f"query {query!r} returned {data.get('resultType')}, not a matrix")
     return sum_series(s.get("values") or [] for s in data.get("result") or [])
