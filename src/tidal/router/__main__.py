@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for noisy in ("httpx", "httpcore"):  # a line per poke and pod check otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.standby and not standby():
         sys.exit(0)
     try:
