@@ -639,11 +639,13 @@ class PodWorker:
                         await asyncio.wait_for(self.stop.wait(), wait)
                     if self.stop.is_set():
                         return
-                objects = await self._fetch_config(spec)
                 try:
+                    objects = await self._fetch_config(spec)
                     self._write_volumes(objects)
                     env = self._env(spec, objects)
-                except config.ConfigError as exc:
+                except (config.ConfigError, TidalError, OSError) as exc:
+                    if not isinstance(exc, config.ConfigError):
+                        log.warning("config of %s/%s: %s", self.ns, self.name, exc)
                     mount = str(exc).startswith("MountVolume")
                     await self._config_error(
                         c,
@@ -673,6 +675,7 @@ class PodWorker:
                     await self._warn_unisolated()
                     if c.restart_count > 0:  # keep the last instance's log for --previous
                         logs.rotate(self._log_path(index, c.name))
+                        runner.log_clock.seen.pop(self._log_path(index, c.name), None)
                     outer = self.work if wrapper else cwd  # workingDir may exist inside only
                     proc, ref = await asyncio.to_thread(
                         procs.spawn, argv, env, outer, self._log_path(index, c.name), wrapper
