@@ -24,7 +24,7 @@ from tidal.sim.run import simulate
 from tidal.sim.scenario import parse_scenario
 
 SCENARIO = ROOT / "examples" / "sim" / "azure-llm.yaml"
-TIGHT_SLO_S = 20.0  # a second objective, where the defaults do miss some requests
+OTHER_SLO_S = (20.0, 60.0)  # a second objective: the one of these the scenario does not use
 
 
 def hpa(name: str, target: str, window: int | None) -> dict[str, Any]:
@@ -85,8 +85,13 @@ def run_one(base: dict[str, Any], deployment: str, objects: list[dict[str, Any]]
     _, summary = asyncio.run(simulate(scenario))
     row = summary.report[0]
     records = summary.request_records[deployment]
-    tight = sum(1 for r in records if r.status >= 400 or r.latency_s > TIGHT_SLO_S)
-    return row, tight, summary.slo
+    other = (
+        OTHER_SLO_S[1]
+        if summary.slo and summary.slo.latency_s == OTHER_SLO_S[0]
+        else OTHER_SLO_S[0]
+    )
+    tight = sum(1 for r in records if r.status >= 400 or r.latency_s > other)
+    return row, tight, summary.slo, other
 
 
 def main() -> None:
@@ -97,10 +102,10 @@ def main() -> None:
     base = yaml.safe_load(SCENARIO.read_text())
     rows = []
     for label, dep, objects in policies(base):
-        row, tight, slo = run_one(base, dep, objects)
+        row, tight, slo, other = run_one(base, dep, objects)
         rows.append((label, row, tight))
         print(f"{label}: ratio {row.ratio:.3f}, p99 {row.p99_s:.1f}s, over {row.over_slo}, "
-              f"over {TIGHT_SLO_S:g}s {tight}", flush=True)  # fmt: skip
+              f"over {other:g}s {tight}", flush=True)  # fmt: skip
     slo_s = slo.latency_s if slo else float("nan")
     lines = [
         prov.header("Predictive scaling on the Azure LLM trace (simulated)").rstrip("\n"),
@@ -112,7 +117,7 @@ def main() -> None:
         "answered.",
         "",
         f"| policy | replica-s | ratio to bound | p99 | over {slo_s:g}s (scenario SLO) "
-        f"| over {TIGHT_SLO_S:g}s |",
+        f"| over {other:g}s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for label, row, tight in rows:
