@@ -61,23 +61,62 @@ spec:
           memory: "1Gi"
 """
 
-# KServe's XGBoost page (REST, Open Inference Protocol); the bucket's credentials as env
+# KServe's S3 credentials (model-serving/storage/s3): a Secret annotated with the endpoint, and a
+# ServiceAccount that lists it
+S3_SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: s3creds
+  annotations:
+    serving.kserve.io/s3-endpoint: "{endpoint}"
+    serving.kserve.io/s3-usehttps: "0"
+    serving.kserve.io/s3-region: "us-east-1"
+type: Opaque
+stringData:
+  AWS_ACCESS_KEY_ID: "{key}"
+  AWS_SECRET_ACCESS_KEY: "{secret}"
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: sa
+secrets:
+- name: s3creds
+"""
+
+# KServe's XGBoost page (REST, Open Inference Protocol), reading the bucket through that account
 XGBOOST = """\
 apiVersion: "serving.kserve.io/v1beta1"
 kind: "InferenceService"
 metadata:
-  name: "{name}"
+  name: "xgboost-iris"
 spec:
   predictor:
+    serviceAccountName: sa
     model:
       modelFormat:
         name: xgboost
       protocolVersion: v2
       runtime: kserve-xgbserver
-      storageUri: "{uri}"
+      storageUri: "s3://models/xgboost/iris"
+"""
+
+# the same with the credentials as the container's env, the key wrong
+XGBOOST_BAD_KEY = """\
+apiVersion: "serving.kserve.io/v1beta1"
+kind: "InferenceService"
+metadata:
+  name: "xgboost-badkey"
+spec:
+  predictor:
+    model:
+      modelFormat:
+        name: xgboost
+      storageUri: "s3://models/xgboost/iris"
       env:
       - {{name: AWS_ENDPOINT_URL, value: "{endpoint}"}}
-      - {{name: AWS_ACCESS_KEY_ID, value: "{key}"}}
+      - {{name: AWS_ACCESS_KEY_ID, value: "AKIAWRONGWRONGWRONG1"}}
       - {{name: AWS_SECRET_ACCESS_KEY, value: "{secret}"}}
 """
 
@@ -153,7 +192,10 @@ class Session:
             wait_until(check, 240, 0.5, what=f"InferenceService {ns}/{name} Ready")
         except AssertionError:
             detail = self.kubectl("-n", ns, "describe", "isvc", name)
-            detail += self.kubectl("-n", ns, "get", "pods", "-o", "wide")
+            detail += self.kubectl("get", "pods", "-A", "-o", "wide")
+            detail += self.kubectl("-n", ns, "describe", "pods")
+            detail += self.kubectl("get", "events", "-A")
+            detail += (self.home / "plane.log").read_text(errors="replace")[-4000:]
             raise AssertionError(detail) from None
 
     def post(self, name: str, path: str, body: object, ns: str = "default") -> httpx.Response:
@@ -220,16 +262,12 @@ def test_kserves_first_examples_answer_their_documented_requests(session: Sessio
     s = session
     s.kubectl("create", "namespace", "kserve-test")
     s.apply("sklearn.yaml", SKLEARN.format(uri=f"file://{s.sklearn_dir}"))
+    host = s.s3.endpoint.removeprefix("http://")
     s.apply(
-        "xgboost.yaml",
-        XGBOOST.format(
-            name="xgboost-iris",
-            uri="s3://models/xgboost/iris",
-            endpoint=s.s3.endpoint,
-            key=s.s3.access_key,
-            secret=s.s3.secret_key,
-        ),
+        "s3-secret.yaml",
+        S3_SECRET.format(endpoint=host, key=s.s3.access_key, secret=s.s3.secret_key),
     )
+    s.apply("xgboost.yaml", XGBOOST)
     s.apply("lightgbm.yaml", LIGHTGBM.format(uri=f"{s.http}/lightgbm-iris.tgz"))
 
     s.wait_ready("sklearn-iris", "kserve-test")
@@ -264,6 +302,13 @@ def test_kserves_first_examples_answer_their_documented_requests(session: Sessio
         len(probs) == 3 and probs.index(max(probs)) == 0
     )  # setosa, as the docs' [[0.9, 0.05, 0.05]]
 
+    pod = json.loads(s.kubectl("get", "deploy", "xgboost-iris-predictor", "-o", "json"))
+    env = pod["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {
+        "name": "AWS_ACCESS_KEY_ID",
+        "valueFrom": {"secretKeyRef": {"name": "s3creds", "key": "AWS_ACCESS_KEY_ID"}},
+    } in env
+    assert {"name": "AWS_ENDPOINT_URL", "value": s.s3.endpoint} in env
     status = json.loads(s.kubectl("get", "isvc", "xgboost-iris", "-o", "json"))["status"]
     assert status["clusterServingRuntimeName"] == "kserve-xgbserver"
     assert status["modelStatus"]["states"]["activeModelState"] == "Loaded"
@@ -275,13 +320,7 @@ def test_wrong_s3_key_shows_in_describe_and_pod_events(session: Session) -> None
     s = session
     s.apply(
         "xgboost-badkey.yaml",
-        XGBOOST.format(
-            name="xgboost-badkey",
-            uri="s3://models/xgboost/iris",
-            endpoint=s.s3.endpoint,
-            key="AKIAWRONGWRONGWRONG1",
-            secret=s.s3.secret_key,
-        ),
+        XGBOOST_BAD_KEY.format(endpoint=s.s3.endpoint, secret=s.s3.secret_key),
     )
     expected = (
         "error: failed to fetch s3://models/xgboost/iris: S3 error InvalidAccessKeyId from "

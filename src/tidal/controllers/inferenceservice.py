@@ -24,6 +24,7 @@ from tidal.api.meta import controller_of, rfc3339
 from tidal.api.wellknown import ISVC_LABEL, STOP_ANNOTATION
 from tidal.controllers.kpa import render_podautoscaler as render_kpa
 from tidal.controllers.loop import Key, Loop, Watch
+from tidal.kserve.credentials import s3_env
 from tidal.kserve.render import (
     DEFAULT_DOMAIN,
     autoscaler_class,
@@ -37,7 +38,7 @@ from tidal.kserve.render import (
     spec_differs,
     uses_kpa,
 )
-from tidal.kserve.runtimes import NoRuntime, Selected, select_runtime
+from tidal.kserve.runtimes import NoRuntime, Selected, model_spec, select_runtime
 
 log = logging.getLogger(__name__)
 COMPONENT = "inferenceservice-controller"
@@ -112,7 +113,9 @@ class InferenceServiceController:
             loop.informer("ClusterServingRuntime").list(),
         )
         selected = runtime if isinstance(runtime, Selected) else None
-        want = render_deployment(isvc, selected, python=self.python)
+        want = render_deployment(
+            isvc, selected, python=self.python, storage_env=await self._storage_env(isvc)
+        )
         deployment = None
         if want is not None:
             deployment = await self._ensure(
@@ -166,6 +169,34 @@ class InferenceServiceController:
             except Conflict:
                 return 0.0
         return None
+
+    async def _storage_env(self, isvc: Obj) -> list[Obj]:
+        """KServe's storage credentials: the predictor's ServiceAccount (`default` when unset)
+        and the Secrets it lists (`tidal.kserve.credentials`)."""
+        model = model_spec(isvc) or {}
+        if not str(model.get("storageUri") or "").startswith("s3://"):
+            return []
+        ns = isvc["metadata"].get("namespace") or "default"
+        p = (isvc.get("spec") or {}).get("predictor") or {}
+        try:
+            sa = await self.client.get(
+                "ServiceAccount", p.get("serviceAccountName") or "default", ns
+            )
+        except (NotFound, KeyError):  # no such account (or no such kind on this API)
+            return []
+        except ApiError as exc:
+            log.warning("service account of %s: %s", isvc["metadata"]["name"], exc)
+            return []
+        secrets: dict[str, Obj] = {}
+        for ref in sa.get("secrets") or []:
+            name = (ref or {}).get("name")
+            if not name:
+                continue
+            try:
+                secrets[name] = await self.client.get("Secret", name, ns)
+            except (NotFound, KeyError):
+                continue
+        return s3_env(sa, secrets)
 
     async def _report(
         self, isvc: Obj, runtime: Selected | NoRuntime | None, old: Obj, new: Obj, pods: list[Obj]

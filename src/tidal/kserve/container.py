@@ -76,10 +76,16 @@ def merge_containers(runtime: Obj, model: Obj) -> Obj:
 
 
 def predictor_container(
-    isvc: Obj, runtime: Selected | None = None, *, python: str = sys.executable
+    isvc: Obj,
+    runtime: Selected | None = None,
+    *,
+    python: str = sys.executable,
+    storage_env: list[Obj] | None = None,
 ) -> Obj | None:
     """The container the predictor's pods run; None when a `model` has no runtime (the
-    InferenceService then reports why and gets no Deployment)."""
+    InferenceService then reports why and gets no Deployment). `storage_env`: what KServe gives
+    its storage initializer (`tidal.kserve.credentials.s3_env`); used when there is something
+    to fetch, under the container's own env (which wins on a name both set)."""
     p = (isvc.get("spec") or {}).get("predictor") or {}
     if p.get("containers"):
         c = copy.deepcopy(p["containers"][0])
@@ -107,6 +113,10 @@ def predictor_container(
         c = _map_strings(c, lambda s: _sub_path(s, MODEL_MOUNT, model_dir))
         if local is None:  # the storage step fetches first, then runs the server in its place
             c["command"] = [python, "-m", "tidal.storage", uri, POD_MODEL_DIR, "--", *c["command"]]
+            if storage_env:
+                own = {e.get("name") for e in c.get("env") or []}
+                extra = [copy.deepcopy(e) for e in storage_env if e.get("name") not in own]
+                c["env"] = [*extra, *(c.get("env") or [])]
     c.setdefault("ports", [{"containerPort": DEFAULT_PORT, "protocol": "TCP"}])
     # a server that cannot load (or a storage step that cannot fetch) says why in its last
     # log lines: Kubernetes copies them into the container's termination message

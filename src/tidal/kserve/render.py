@@ -153,12 +153,16 @@ def initial_replicas(isvc: Obj) -> int:
 
 # ---- pure: the objects ----------------------------------------------------------------------------
 def render_deployment(
-    isvc: Obj, runtime: Selected | None = None, *, python: str = sys.executable
+    isvc: Obj,
+    runtime: Selected | None = None,
+    *,
+    python: str = sys.executable,
+    storage_env: list[Obj] | None = None,
 ) -> Obj | None:
     """KServe's predictor Deployment; None when the predictor has no container (a `model`
     no runtime serves: the status says why)."""
     p = (isvc.get("spec") or {}).get("predictor") or {}
-    container = predictor_container(isvc, runtime, python=python)
+    container = predictor_container(isvc, runtime, python=python, storage_env=storage_env)
     if container is None:
         return None
     container.setdefault("ports", [{"containerPort": DEFAULT_PORT, "protocol": "TCP"}])
