@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tidal.api.meta import rfc3339_micro
 from tidal.controllers.election import (
     Observed,
     Timing,
-    micro_time,
     release,
     try_acquire_or_renew,
 )
@@ -27,8 +27,8 @@ def lease(holder: str, *, duration: int = 15, transitions: int = 0, renew: float
         "spec": {
             "holderIdentity": holder,
             "leaseDurationSeconds": duration,
-            "acquireTime": micro_time(T0 - 100),
-            "renewTime": micro_time(renew),
+            "acquireTime": rfc3339_micro(T0 - 100),
+            "renewTime": rfc3339_micro(renew),
             "leaseTransitions": transitions,
         },
     }
@@ -85,7 +85,7 @@ def test_takeover_counts_a_transition_and_sets_acquire_time() -> None:
     s = step(lease("a", transitions=3), Observed(lease("a", transitions=3)["spec"], 0.0), mono=16)
     spec = s.lease["spec"]
     assert spec["holderIdentity"] == "b" and spec["leaseTransitions"] == 4
-    assert spec["acquireTime"] == micro_time(T0 + 16)
+    assert spec["acquireTime"] == rfc3339_micro(T0 + 16)
     assert s.lease["metadata"]["resourceVersion"] == "7"  # the update is optimistic
 
 
@@ -95,7 +95,7 @@ def test_renewal_keeps_acquire_time_and_transitions() -> None:
     assert s.write == "update" and s.leader
     assert s.lease["spec"]["acquireTime"] == mine["spec"]["acquireTime"]
     assert s.lease["spec"]["leaseTransitions"] == 2
-    assert s.lease["spec"]["renewTime"] == micro_time(T0 + 5)
+    assert s.lease["spec"]["renewTime"] == rfc3339_micro(T0 + 5)
 
 
 def test_a_released_lease_is_taken_at_once() -> None:

@@ -131,7 +131,6 @@ def test_event_rows_are_decisions_of_autoscalers() -> None:
     assert row["t"] == 1767323045.0 and row["reason"] == "SuccessfulRescale"
     assert model.event_row(event("Pod", "Started")) is None
     assert model.event_row(event("PodAutoscaler", "X"))["kind"] == "KPA"  # type: ignore[index]
-    assert model.epoch("nonsense") is None
 
 
 def deployment(name: str, replicas: int, ready: int) -> dict:

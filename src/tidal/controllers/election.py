@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
+
+from tidal.api.meta import rfc3339_micro  # metav1.MicroTime
 
 Obj = dict[str, Any]
 
@@ -65,11 +66,6 @@ class Step:
     reason: str
 
 
-def micro_time(wall: float) -> str:
-    """metav1.MicroTime as the API serialises it."""
-    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def try_acquire_or_renew(
     lease: Obj | None,
     observed: Observed | None,
@@ -104,7 +100,7 @@ def try_acquire_or_renew(
     transitions = int(spec.get("leaseTransitions") or 0)
     if holder == identity:
         new_spec = _spec(identity, wall, timing, acquire=None, transitions=transitions)
-        new_spec["acquireTime"] = spec.get("acquireTime") or micro_time(wall)
+        new_spec["acquireTime"] = spec.get("acquireTime") or rfc3339_micro(wall)
         reason = "renewed"
     else:
         new_spec = _spec(identity, wall, timing, acquire=wall, transitions=transitions + 1)
@@ -124,8 +120,8 @@ def release(lease: Obj, *, identity: str, wall: float) -> Obj | None:
     new["spec"] = {
         "leaseDurationSeconds": 1,
         "leaseTransitions": spec.get("leaseTransitions") or 0,
-        "acquireTime": micro_time(wall),
-        "renewTime": micro_time(wall),
+        "acquireTime": rfc3339_micro(wall),
+        "renewTime": rfc3339_micro(wall),
     }
     return new
 
@@ -134,11 +130,11 @@ def _spec(identity: str, wall: float, timing: Timing, *, acquire: float | None, 
     spec: Obj = {
         "holderIdentity": identity,
         "leaseDurationSeconds": int(timing.lease_duration_s),
-        "renewTime": micro_time(wall),
+        "renewTime": rfc3339_micro(wall),
         "leaseTransitions": transitions,
     }
     if acquire is not None:
-        spec["acquireTime"] = micro_time(acquire)
+        spec["acquireTime"] = rfc3339_micro(acquire)
     return spec
 
 

@@ -10,9 +10,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from tidal.api.meta import parse_time
 from tidal.api.quantity import parse as parse_quantity
 
 Obj = dict[str, Any]
@@ -201,7 +201,7 @@ def event_row(ev: Obj) -> Obj | None:
     return {
         # an Event is bumped (count+1) when the same decision repeats: each count is a marker
         "id": f"{meta.get('uid') or meta.get('name')}#{ev.get('count') or 1}",
-        "t": epoch(str(when)),
+        "t": parse_time(str(when)),
         "kind": {"HorizontalPodAutoscaler": "HPA", "PodAutoscaler": "KPA"}.get(kind, "CronHPA"),
         "object": f"{inv.get('namespace', '')}/{inv.get('name', '')}",
         "type": ev.get("type", "Normal"),
@@ -226,14 +226,6 @@ class Inputs:
     counters_dt: float = 0.0
     usage: Mapping[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     kpa_targets: Mapping[str, tuple[str, float]] = field(default_factory=dict)  # key -> metric
-
-
-def epoch(ts: str) -> float | None:
-    """RFC 3339 (`2026-01-02T03:04:05Z`, optional fraction) as Unix seconds; None if unparsable."""
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _ref_key(obj: Obj) -> str:
