@@ -209,3 +209,27 @@ def _routers(home: Path, standby: bool) -> list[int]:
             if ("--standby" in cmd) == standby:
                 out.append(proc.info["pid"])
     return out
+
+
+def test_crash_looping_service_fails_fast_with_the_reason(plane: Plane) -> None:
+    """The issue's item 9: requests for a Service whose every pod crash-loops were held for the
+    activation timeout (630 s); now they get a 503 naming CrashLoopBackOff once the pod says so."""
+    code, _, err = run_cli(
+        plane.home,
+        "serve",
+        "kserve",
+        "--name=crashy",
+        "--cpu=100m",
+        "--memory=100Mi",
+        "--min-replicas=1",
+        "--max-replicas=1",
+        "python -c 'raise SystemExit(3)'",
+    )
+    assert code == 0, err
+    url = f"http://127.0.0.1:{plane.ingress}/v1/models/crashy:predict"
+    started = time.monotonic()
+    r = httpx.post(url, headers={"Host": "crashy-default.example.com"}, content=b"{}", timeout=120)
+    took = time.monotonic() - started
+    print(f"\ncrash-looping service: {r.status_code} after {took:.1f}s: {r.text}")
+    assert r.status_code == 503, r.text
+    assert r.json()["reason"] == "CrashLoopBackOff" and "crashy-predictor" in r.json()["error"]
