@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -33,13 +34,20 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def http_server(folder: Path) -> Iterator[str]:
-    """`http://127.0.0.1:PORT` serving `folder` (Last-Modified, If-Modified-Since → 304)."""
+def http_server(folder: Path, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """`http://127.0.0.1:PORT` serving `folder` (Last-Modified, If-Modified-Since → 304);
+    `https://` with `tls` = (certificate, key)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(folder)))
+    scheme = "http"
+    if tls is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

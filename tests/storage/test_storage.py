@@ -164,6 +164,25 @@ def test_half_download_never_serves(tmp_path: Path) -> None:
     assert not [p for p in cache.rglob("m.bst")]
 
 
+def test_https_with_a_private_ca_from_the_environment(tmp_path: Path) -> None:
+    """A loopback TLS server whose certificate a test CA signed: trusted through
+    `SSL_CERT_FILE`, refused without it (the error names the URI)."""
+    from tidal.server.tls import ensure_pki
+
+    pki = ensure_pki(tmp_path / "pki-home")
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "model.bst").write_bytes(b"tls")
+    with http_server(root, (pki.server_cert, pki.server_key)) as url:
+        assert url.startswith("https://")
+        got = fetch(f"{url}/model.bst", tmp_path / "c", {"SSL_CERT_FILE": str(pki.ca_cert)})
+        assert (got / "model.bst").read_bytes() == b"tls"
+        with pytest.raises(StorageError, match=rf"failed to fetch {url}/model.bst: ConnectError"):
+            fetch(f"{url}/model.bst", tmp_path / "c2", {})
+        with pytest.raises(StorageError, match="cannot read the CA bundle /nope"):
+            fetch(f"{url}/model.bst", tmp_path / "c2", {"SSL_CERT_FILE": "/nope"})
+
+
 def test_local_uris_are_read_in_place(tmp_path: Path) -> None:
     assert fetch(f"file://{tmp_path}", tmp_path / "c", {}) == tmp_path
     with pytest.raises(StorageError, match="does not exist"):

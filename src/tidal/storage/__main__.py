@@ -47,8 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         folder = fetch(uri, default_cache(env), env, _log)
         link(Path(dest), folder)
-    except StorageError as exc:
-        message = f"error: {exc}"
+    except (StorageError, OSError) as exc:  # OSError: the cache or DEST cannot be written
+        message = (
+            f"error: {exc}"
+            if isinstance(exc, StorageError)
+            else (f"error: failed to fetch {uri}: {type(exc).__name__}: {exc}")
+        )
         print(message, file=sys.stderr, flush=True)
         if env.get("TIDAL_TERMINATION_LOG"):
             Path(env["TIDAL_TERMINATION_LOG"]).write_text(message + "\n")

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import ssl
 import tarfile
 import tempfile
 import zipfile
@@ -152,7 +153,11 @@ def _fetch_http(s: StorageUri, folder: Path, env: Mapping[str, str], log: Log) -
             headers["If-None-Match"] = meta["etag"]
         if meta.get("last_modified"):
             headers["If-Modified-Since"] = meta["last_modified"]
-    verify: bool | str = env.get("SSL_CERT_FILE") or env.get("REQUESTS_CA_BUNDLE") or True
+    ca = env.get("SSL_CERT_FILE") or env.get("REQUESTS_CA_BUNDLE")
+    try:
+        verify: bool | ssl.SSLContext = ssl.create_default_context(cafile=ca) if ca else True
+    except (OSError, ssl.SSLError) as exc:
+        raise StorageError(s.uri, f"cannot read the CA bundle {ca}: {exc}") from exc
     tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".download-"))
     try:
         try:
