@@ -25,12 +25,11 @@ def config(
     """PURE: the prometheus.yml for tidal: pods by HTTP SD, the GPU exporter as a static target;
     both plane endpoints with the plane's bearer token read from `token_file`."""
     interval = f"{max(1, int(scrape_interval_s))}s"
-    auth = {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}}
     sd: dict = {"url": sd_url, "refresh_interval": interval}
     gpu: dict = {"job_name": "tidal-gpu", "static_configs": [{"targets": [exporter_target]}]}
     if token_file is not None:
-        sd.update(auth)
-        gpu.update(auth)
+        for section in (sd, gpu):
+            section["authorization"] = {"type": "Bearer", "credentials_file": str(token_file)}
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "scrape_configs": [{"job_name": "tidal-pods", "http_sd_configs": [sd]}, gpu],
