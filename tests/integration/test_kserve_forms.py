@@ -3,7 +3,8 @@ first InferenceServices for sklearn, xgboost and lightgbm (their YAML, `storageU
 `file://` folder, an S3 bucket and an `http://` archive served on loopback) applied with plain
 `kubectl apply -f`, answering their documented requests; `kubectl get clusterservingruntimes`;
 a wrong S3 key shown in `describe isvc` and the pod's events; KServe's error for a format no
-runtime serves; and `tidal serve kserve --model-format=xgboost --storage-uri=s3://...`.
+runtime serves; `tidal serve kserve --model-format=xgboost --storage-uri=s3://...`; and (with the
+LLM engine built) `modelFormat: huggingface` on a GGUF file.
 
 The S3 bucket is moto's S3-compatible server (a stand-in for a real bucket; request signing is
 enforced, so a wrong key fails as on AWS). The archive is served over plain `http://`, which
@@ -134,6 +135,23 @@ spec:
       storageUri: "{uri}"
 """
 
+# KServe's huggingface form, a GGUF file over http (tidal's huggingface runtime serves GGUF on CPU)
+HUGGINGFACE = """\
+apiVersion: "serving.kserve.io/v1beta1"
+kind: "InferenceService"
+metadata:
+  name: "tiny-llm"
+spec:
+  predictor:
+    model:
+      modelFormat:
+        name: huggingface
+      args:
+      - --max_model_len=128
+      - --dtype=float16
+      storageUri: "{uri}"
+"""
+
 ONNX = """\
 apiVersion: "serving.kserve.io/v1beta1"
 kind: "InferenceService"
@@ -219,6 +237,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     sklearn_dir = train_iris(tmp / "sklearn")
     xgb_dir = train_xgboost(tmp / "xgb")
     lgb_dir = train_lightgbm(tmp / "lgb")
+    from tests.llm import tiny_gguf
+
+    tiny_gguf.write(www / "tiny.gguf")
     with tarfile.open(www / "lightgbm-iris.tgz", "w:gz") as t:
         t.add(lgb_dir / "model.bst", arcname="model.bst")
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TIDAL_HOME")}
@@ -376,3 +397,18 @@ def test_arena_serve_kserve_with_a_storage_uri(session: Session) -> None:
         bad.returncode != 0
         and "--storage-uri: failed to fetch gs://b/m: scheme gs://" in bad.stderr
     )
+
+
+@pytest.mark.llm
+def test_huggingface_format_runs_the_gguf_llm_runtime(session: Session) -> None:
+    pytest.importorskip("llama_cpp", reason="run `make llm`")
+    s = session
+    s.apply("huggingface.yaml", HUGGINGFACE.format(uri=f"{s.http}/tiny.gguf"))
+    s.wait_ready("tiny-llm")
+    body = {"model": "tiny-llm", "prompt": "hello", "max_tokens": 3, "temperature": 0}
+    r = s.post("tiny-llm", "/v1/completions", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == "tiny-llm" and r.json()["usage"]["completion_tokens"] >= 1
+    logs = s.kubectl("logs", "deploy/tiny-llm-predictor")
+    assert "unused by this engine (llama.cpp on CPU): --dtype" in logs
+    s.kubectl("delete", "isvc", "tiny-llm")
