@@ -279,3 +279,42 @@ def test_upgrade_as_helm(case: str, live: object, expected: object) -> None:
             **chart["spec"],
             **({"disabled": True} if "disabled" in case else {}),
         }
+
+
+VALIDATION = [
+    ("built-in is valid", BUILTIN[0], []),
+    ("no spec", {"metadata": {"name": "x"}}, ["spec"]),
+    (
+        "bad format entries",
+        {
+            "spec": {
+                "supportedModelFormats": [
+                    {"version": 2, "autoSelect": "yes", "priority": 0},
+                    {"name": "a", "priority": 1},
+                    {"name": "a", "priority": 2},
+                ],
+                "containers": [{"name": "c"}],
+            }
+        },
+        [
+            "spec.supportedModelFormats[0].name",
+            "spec.supportedModelFormats[0].version",
+            "spec.supportedModelFormats[0].autoSelect",
+            "spec.supportedModelFormats[0].priority",
+            "spec.supportedModelFormats[2].priority",
+        ],
+    ),
+    (
+        "protocol, disabled, containers",
+        {"spec": {"protocolVersions": ["v3"], "disabled": "no", "containers": [{}]}},
+        ["spec.protocolVersions[0]", "spec.disabled", "spec.containers[0].name"],
+    ),
+    ("no containers", {"spec": {"supportedModelFormats": []}}, ["spec.containers"]),
+]
+
+
+@pytest.mark.parametrize(("case", "obj", "fields"), VALIDATION, ids=[v[0] for v in VALIDATION])
+def test_validation(case: str, obj: dict, fields: list[str]) -> None:
+    from tidal.validation.servingruntime import validate
+
+    assert [c.field for c in validate(obj)] == fields
