@@ -91,13 +91,20 @@ def chromium(profile: Path) -> Iterator[Page]:
     binary = chromium_binary()
     assert binary, "chromium is missing: run scripts/install-system.sh"
     profile.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=open(profile / "chromium.log", "wb"),
-        start_new_session=True,
-    )
+    with open(profile / "chromium.log", "wb") as log:
+        proc = subprocess.Popen(
+            [
+                binary,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
     page: Page | None = None
     try:
         port_file = profile / "DevToolsActivePort"

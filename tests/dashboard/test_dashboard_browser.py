@@ -149,7 +149,7 @@ def test_dashboard_in_chromium_during_load(plane: tuple[Path, int], tmp_path: Pa
                     return state
                 return None
 
-            state = wait_until(scaled, 300, interval_s=1.0, what="2+ ready replicas and a marker")
+            state = wait_until(scaled, 200, interval_s=1.0, what="2+ ready replicas and a marker")
             shot = page.screenshot(tmp_path / "dashboard.png")
             errors = list(page.errors)
         assert errors == [], errors

@@ -88,8 +88,9 @@ function markersPlugin(key, labels) {
           ctx.save();
           ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
           for (const d of state.decisions) {
-            if (d.service !== key || d.t === null || d.t < x0 || d.t > x1) continue;
-            const x = Math.round(u.valToPos(d.t, "x", true));
+            // a decision of the newest second may be stamped just after the newest frame
+            if (d.service !== key || d.t === null || d.t < x0 || d.t > x1 + 2) continue;
+            const x = Math.round(u.valToPos(Math.min(d.t, x1), "x", true));
             if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
             ctx.strokeStyle = d.type === "Warning" ? "#f0a0a0" : "#b45309";
             ctx.setLineDash([3, 3]);
@@ -140,7 +141,12 @@ function buildService(key) {
   box.innerHTML = "";
   state.charts = {};
   if (!row || typeof uPlot === "undefined") return;
-  const defs = [...CHARTS];
+  const defs = CHARTS.map((def) =>
+    def.id === "replicas" && row.cron
+      ? { ...def, series: [...def.series,
+          ["CronHPA smallest job", "#a855f7", (r) => (r.cron || {}).min, [2, 3]],
+          ["CronHPA largest job", "#7e22ce", (r) => (r.cron || {}).max, [2, 3]]] }
+      : def);
   if ((row.metrics || []).length) defs.push(metricChart(row));
   for (const def of defs) {
     const div = document.createElement("div");
@@ -176,7 +182,10 @@ function renderService(key) {
   $("#svc-summary").textContent = `${row.ready}/${row.desired} ready · ${a} · ${metricText(row).replace(/&[a-z]+;/g, "") || "no metrics yet"}`;
   const ids = Object.keys(state.charts);
   const wantMetrics = (row.metrics || []).length > 0;
-  if (!ids.length || ids.includes("metrics") !== wantMetrics) buildService(key);
+  const withCron = !!state.charts.replicas && state.charts.replicas.tidalDef.series.length > 4;
+  if (!ids.length || ids.includes("metrics") !== wantMetrics || withCron !== !!row.cron) {
+    buildService(key);
+  }
   for (const chart of Object.values(state.charts)) chart.setData(chartData(chart.tidalDef, key));
   const mine = [];
   for (const d of state.decisions) {
