@@ -111,6 +111,14 @@ def test_isvc_to_ready_and_scaled(tmp_path: Path) -> None:
             assert isvc["status"]["url"] == "http://iris-default.example.com"
             ep = await until(lambda: _get(client, "Endpoints", "iris-predictor"))
             await until(lambda: _has_address(client, "127.1.0.9"))
+            [es] = (
+                await client.list(
+                    "EndpointSlice",
+                    "default",
+                    label_selector="kubernetes.io/service-name=iris-predictor",
+                )
+            )["items"]
+            assert es["endpoints"][0]["addresses"] == ["127.1.0.9"]
 
             # the autoscaler scales the Deployment; the isvc controller leaves replicas alone
             await client.patch("Deployment", "iris-predictor", {"spec": {"replicas": 3}}, "default")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tidal.controllers.endpoints import render_endpoints
+from tidal.controllers.endpoints import render_endpoint_slice, render_endpoints, slice_name
 
 SVC = {
     "metadata": {"name": "s", "namespace": "ns", "uid": "su"},
@@ -56,3 +56,22 @@ def test_named_target_port_resolves_from_pod() -> None:
     p = pod("p1")
     p["spec"]["containers"] = [{"name": "c", "ports": [{"name": "http", "containerPort": 9000}]}]
     assert render_endpoints(svc, [p])["subsets"][0]["ports"][0]["port"] == 9000
+
+
+def test_endpoint_slice_carries_the_same_addresses_with_conditions() -> None:
+    pods = [pod("p2", ready=False, ip="127.1.0.3"), pod("p1")]
+    ep = render_endpoints(SVC, pods)
+    es = render_endpoint_slice(SVC, ep)
+    assert es["apiVersion"] == "discovery.k8s.io/v1" and es["addressType"] == "IPv4"
+    assert es["metadata"]["labels"]["kubernetes.io/service-name"] == "s"
+    assert es["metadata"]["ownerReferences"][0]["uid"] == "su"
+    assert es["metadata"]["name"] == slice_name(SVC) == "s-su"
+    assert [
+        (e["targetRef"]["name"], e["addresses"], e["conditions"]["ready"]) for e in es["endpoints"]
+    ] == [("p1", ["127.1.0.2"], True), ("p2", ["127.1.0.3"], False)]
+    assert es["ports"] == [{"port": 8080, "protocol": "TCP"}]
+
+
+def test_endpoint_slice_of_a_service_without_pods_is_empty() -> None:
+    es = render_endpoint_slice(SVC, render_endpoints(SVC, []))
+    assert es["endpoints"] == [] and es["ports"] == []

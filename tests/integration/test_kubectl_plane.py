@@ -455,6 +455,11 @@ def test_get_every_kind_and_format(session: Session) -> None:
     assert m, pod
     ips = s.out("get", "ep", PREDICTOR, "-o", "jsonpath={.subsets[*].addresses[*].ip}").split()
     assert m.group(1) in ips
+    described = s.out("describe", "svc", PREDICTOR)  # kubectl 1.32 reads EndpointSlices here
+    assert re.search(rf"^Endpoints:\s+{re.escape(m.group(1))}:8080$", described, re.M), described
+    slices = s.out("get", "endpointslices", "-l", f"kubernetes.io/service-name={PREDICTOR}")
+    assert header(slices) == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], slices
+    assert re.search(rf"^{PREDICTOR}-\S+\s+IPv4\s+8080\s+{re.escape(m.group(1))}\s", slices, re.M)
     events = s.out("get", "events")
     assert re.search(rf"Normal\s+ScalingReplicaSet\s+deployment/{PREDICTOR}\s+Scaled up", events)
     assert re.search(r"Normal\s+Scheduled\s+pod/\S+\s+Successfully assigned default/", events)

@@ -73,6 +73,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ),
     ResourceType("", "v1", "Endpoints", "endpoints", "endpoints", short_names=("ep",)),
     ResourceType("", "v1", "Event", "events", "event", short_names=("ev",)),
+    ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice"),
     ResourceType("", "v1", "ConfigMap", "configmaps", "configmap", short_names=("cm",)),
     ResourceType("", "v1", "Secret", "secrets", "secret"),
     ResourceType(

@@ -1,4 +1,6 @@
-"""Endpoints from a Service's selector and the ready pods, as the Kubernetes endpoints controller.
+"""Endpoints from a Service's selector and the ready pods, as the Kubernetes endpoints controller,
+and the same addresses as the Service's EndpointSlice (discovery.k8s.io/v1), as the
+endpointslice controller writes it (kubectl 1.32's `describe svc` reads slices, not Endpoints).
 
 A pod is an address when it matches the selector, has an IP and is not terminating; it is in
 `addresses` when Ready, else in `notReadyAddresses` (the router only uses `addresses`). A pod
@@ -96,6 +98,68 @@ def render_endpoints(service: Obj, pods: Iterable[Obj]) -> Obj:
     return {"apiVersion": "v1", "kind": "Endpoints", "metadata": out_meta, "subsets": subsets}
 
 
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+MANAGED_BY = "endpointslice-controller.k8s.io"
+
+
+def slice_name(service: Obj) -> str:
+    """One slice per Service here; Kubernetes names it from `generateName: <service>-`. The
+    suffix comes from the Service's uid, so every reconcile finds the same slice."""
+    meta = service["metadata"]
+    uid = (meta.get("uid") or meta["name"]).replace("-", "")
+    return f"{meta['name']}-{uid[:5]}"
+
+
+def render_endpoint_slice(service: Obj, endpoints: Obj) -> Obj:
+    """PURE: the EndpointSlice holding what `render_endpoints` found (ready and not-ready
+    addresses, with their conditions), for `service`."""
+    meta = service["metadata"]
+    items: list[Obj] = []
+    ports: list[Obj] = []
+    for subset in endpoints.get("subsets") or []:
+        ports = [dict(p) for p in subset.get("ports") or []]
+        for ready, key in ((True, "addresses"), (False, "notReadyAddresses")):
+            for addr in subset.get(key) or []:
+                ep: Obj = {
+                    "addresses": [addr["ip"]],
+                    "conditions": {"ready": ready, "serving": ready, "terminating": False},
+                    "targetRef": dict(addr["targetRef"]),
+                }
+                if addr.get("nodeName"):
+                    ep["nodeName"] = addr["nodeName"]
+                items.append(ep)
+    items.sort(key=lambda e: e["targetRef"]["name"])
+    out_meta: Obj = {
+        "name": slice_name(service),
+        "namespace": meta.get("namespace") or "default",
+        "labels": {
+            **(meta.get("labels") or {}),
+            SERVICE_NAME_LABEL: meta["name"],
+            MANAGED_BY_LABEL: MANAGED_BY,
+        },
+    }
+    if meta.get("uid"):
+        out_meta["ownerReferences"] = [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": out_meta,
+        "addressType": "IPv4",
+        "endpoints": items,
+        "ports": ports,
+    }
+
+
 def _services_of_pod(pod: Obj, loop: Loop) -> Iterable[Key]:
     ns = (pod.get("metadata") or {}).get("namespace") or "default"
     for svc in loop.informer("Service").list(ns):
@@ -122,20 +186,30 @@ class EndpointsController:
             return None  # endpoints of a selector-less Service are the user's
         pods = loop.informer("Pod").list(ns)
         want = render_endpoints(svc, pods)
+        if not await self._write(want, ("subsets",)):
+            return 0.0
+        if not await self._write(render_endpoint_slice(svc, want), ("endpoints", "ports")):
+            return 0.0
+        return None
+
+    async def _write(self, want: Obj, fields: tuple[str, ...]) -> bool:
+        """Create `want`, or update the stored object's `fields`; False on a conflict (retry)."""
+        meta = want["metadata"]
         try:
-            have = await self.client.get("Endpoints", name, ns)
+            have = await self.client.get(want["kind"], meta["name"], meta["namespace"])
         except NotFound:
             try:
                 await self.client.create(want)
             except Conflict:
-                return 0.0
-            return None
-        if have.get("subsets") == want["subsets"]:
-            return None
+                return False
+            return True
+        if all(have.get(f) == want[f] for f in fields):
+            return True
         have = dict(have)
-        have["subsets"] = want["subsets"]
+        for f in fields:
+            have[f] = want[f]
         try:
             await self.client.update(have)
         except Conflict:
-            return 0.0
-        return None
+            return False
+        return True

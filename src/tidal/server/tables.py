@@ -222,6 +222,30 @@ def endpoints_row(ep: Obj, now: float) -> list[Any]:
 ENDPOINTS_COLUMNS = [NAME, _col("Endpoints"), AGE]
 
 
+def endpointslice_row(es: Obj, now: float) -> list[Any]:
+    """kubectl's `printEndpointSlice`: ports and up to three addresses of every endpoint."""
+    ports = [
+        str(p["port"]) if p.get("port") is not None else "<unset>" for p in es.get("ports") or []
+    ]
+    addrs = [a for e in es.get("endpoints") or [] for a in e.get("addresses") or []]
+    if not addrs:
+        cell = "<none>"
+    elif len(addrs) > 3:
+        cell = ",".join(addrs[:3]) + f" + {len(addrs) - 3} more..."
+    else:
+        cell = ",".join(addrs)
+    return [
+        es["metadata"]["name"],
+        es.get("addressType", ""),
+        ",".join(ports) or "<unset>",
+        cell,
+        age(es, now),
+    ]
+
+
+ENDPOINTSLICE_COLUMNS = [NAME, _col("AddressType"), _col("Ports"), _col("Endpoints"), AGE]
+
+
 def namespace_row(ns: Obj, now: float) -> list[Any]:
     return [ns["metadata"]["name"], _d(ns.get("status")).get("phase", "Active"), age(ns, now)]
 
@@ -516,6 +540,7 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
     "Pod": (POD_COLUMNS, pod_row),
     "Service": (SERVICE_COLUMNS, service_row),
     "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row),
+    "EndpointSlice": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
     "Namespace": (NAMESPACE_COLUMNS, namespace_row),
     "Event": (EVENT_COLUMNS, event_row),
     "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
