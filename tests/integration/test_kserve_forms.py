@@ -13,9 +13,11 @@ run in file order and build on each other."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -26,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.plane import free_port, stop_plane, train_iris
+from tests.plane import free_port, pod_processes, stop_plane, train_iris
 from tests.runtimes.boosters import train_lightgbm, train_xgboost
 from tests.storage.servers import S3, http_server, s3_server
 from tests.support import wait_until
@@ -259,6 +261,11 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
             yield s
         finally:
             stop_plane(home)
+            # a `tidal down` that ran out of time leaves pods serving (as a killed plane does)
+            for pids in pod_processes(home).values():
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
 def test_cluster_serving_runtimes_are_listed(session: Session) -> None:
