@@ -22,8 +22,10 @@ def _write(tmp_path: Path, data: dict[str, Any]) -> str:
     return str(p)
 
 
-def _tune(tmp_path: Path, data: dict[str, Any], *extra: str, capsys: Any) -> tuple[int, str, str]:
-    rc = main([_write(tmp_path, data), "--budget", "6", "--jobs", "1", *extra])
+def _tune(
+    tmp_path: Path, data: dict[str, Any], *extra: str, capsys: Any, jobs: int = 1
+) -> tuple[int, str, str]:
+    rc = main([_write(tmp_path, data), "--budget", "6", "--jobs", str(jobs), *extra])
     got = capsys.readouterr()
     return rc, got.out, got.err
 
@@ -56,7 +58,7 @@ def test_tune_prints_the_best_and_writes_a_valid_manifest(tmp_path: Path, capsys
 def test_tune_is_deterministic_and_yaml_is_the_manifest(tmp_path: Path, capsys: Any) -> None:
     data = _scenario(tmp_path, duration=200, slo=SLO)
     a = _tune(tmp_path, data, "-o", "yaml", capsys=capsys)
-    b = _tune(tmp_path, data, "-o", "yaml", capsys=capsys)
+    b = _tune(tmp_path, data, "-o", "yaml", capsys=capsys, jobs=2)  # in two processes
     assert a == b and a[0] == 0
     assert yaml.safe_load(a[1])["kind"] == "HorizontalPodAutoscaler"
 
