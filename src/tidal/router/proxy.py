@@ -549,7 +549,7 @@ class ClientConn(asyncio.Protocol):
 
     def _connect_failed(self, ep: Endpoint, why: str) -> None:
         """The request never reached `ep`: take it off that endpoint and try another one."""
-        log.info("connect to %s:%s failed: %s", ep.ip, ep.port, why)
+        log.debug("connect to %s:%s failed: %s", ep.ip, ep.port, why)
         self.last_error = f"{ep.key}: {why}"
         self.active = False
         self.counted = False
