@@ -608,6 +608,30 @@ def test_top_pods(session: Session) -> None:
     assert int(iris[2][:-2]) > 20  # a Python process with scikit-learn loaded
 
 
+def test_the_node(session: Session) -> None:
+    """One node, this machine: get, describe (its pods and what they request), top."""
+    s = session
+    nodes = s.out("get", "nodes")
+    assert header(nodes) == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"], nodes
+    assert re.search(r"^tidal-node\s+Ready\s+control-plane\s+\S+\s+v1\.32\.4$", nodes, re.M)
+    wide = s.out("get", "nodes", "-o", "wide")
+    assert "INTERNAL-IP" in wide and "127.0.0.1" in wide and "tidal://" in wide
+    described = s.out("describe", "node", "tidal-node")
+    assert re.search(r"^Conditions:", described, re.M), described
+    assert re.search(r"Ready\s+True\s.*KubeletReady\s+kubelet is posting ready status", described)
+    assert re.search(r"^Non-terminated Pods:\s+\(\d+ in total\)", described, re.M), described
+    assert PREDICTOR in described  # the pods bound to the node, found by spec.nodeName
+
+    def topped() -> list[str] | None:
+        out = s.kubectl("top", "nodes", ok=False)
+        lines = out.stdout.splitlines()
+        return lines if out.returncode == 0 and len(lines) == 2 else None
+
+    lines = wait_until(topped, 60, interval_s=0.5, what="top nodes")
+    assert lines[0].split() == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
+    assert re.fullmatch(r"tidal-node\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%", lines[1].strip()), lines
+
+
 def test_delete_deployment_stops_its_pods(session: Session) -> None:
     s = session
     out = s.out("delete", "-f", str(s.files / "ticker.yaml"))

@@ -54,6 +54,16 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
         "",
         "v1",
+        "Node",
+        "nodes",
+        "node",
+        namespaced=False,
+        short_names=("no",),
+        subresources=("status",),
+    ),
+    ResourceType(
+        "",
+        "v1",
         "Pod",
         "pods",
         "pod",

@@ -40,6 +40,7 @@ from tidal.api.events import make_event
 from tidal.api.meta import parse_time
 from tidal.pods import backoff, config, ips, logs, probes, sandbox, serviceaccount
 from tidal.pods import process as procs
+from tidal.pods.nodestatus import NodeHeartbeat
 from tidal.pods.schedule import Node, Requests, pod_requests, schedule
 from tidal.pods.status import (
     ContainerState,
@@ -869,6 +870,7 @@ class PodRunner:
         self._api_access: tuple[str, str, bytes, bytes] | None = None
         self.log_clock = logs.LogClock(clock)
         self._clock_task: asyncio.Task[None] | None = None
+        self._node_task: asyncio.Task[None] | None = None
         self.isolation_problem: str | None = (
             "turned off (isolation: off)" if self.settings.isolation == "off" else None
         )
@@ -987,6 +989,8 @@ class PodRunner:
             log.warning("%s", sandbox.isolation_warning(self.isolation_problem))
         if self._clock_task is None:
             self._clock_task = asyncio.create_task(self._clock_logs())
+        if self._node_task is None:  # the kubelet registers its Node and posts its status
+            self._node_task = asyncio.create_task(NodeHeartbeat(self.client, self.node).run())
         while True:
             try:
                 listed = await self.client.list("Pod")
@@ -1061,6 +1065,9 @@ class PodRunner:
         if self._clock_task is not None:
             tasks.append(self._clock_task)
             self._clock_task = None
+        if self._node_task is not None:
+            tasks.append(self._node_task)
+            self._node_task = None
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -222,6 +222,47 @@ def endpoints_row(ep: Obj, now: float) -> list[Any]:
 ENDPOINTS_COLUMNS = [NAME, _col("Endpoints"), AGE]
 
 
+def node_row(node: Obj, now: float) -> list[Any]:
+    """kubectl's `printNode`: Ready condition, roles from node-role labels, kubelet version."""
+    status = _d(node.get("status"))
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    state = (
+        "Unknown" if ready is None else ("Ready" if ready.get("status") == "True" else "NotReady")
+    )
+    if _d(node.get("spec")).get("unschedulable"):
+        state += ",SchedulingDisabled"
+    labels = _d(_d(node.get("metadata")).get("labels"))
+    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
+    info = _d(status.get("nodeInfo"))
+    addrs = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    return [
+        node["metadata"]["name"],
+        state,
+        ",".join(roles) or "<none>",
+        age(node, now),
+        info.get("kubeletVersion", ""),
+        addrs.get("InternalIP", "<none>"),
+        addrs.get("ExternalIP", "<none>"),
+        info.get("osImage", "<unknown>"),
+        info.get("kernelVersion", "<unknown>"),
+        info.get("containerRuntimeVersion", "<unknown>"),
+    ]
+
+
+NODE_COLUMNS = [
+    NAME,
+    _col("Status"),
+    _col("Roles"),
+    AGE,
+    _col("Version"),
+    _col("Internal-IP", priority=1),
+    _col("External-IP", priority=1),
+    _col("OS-Image", priority=1),
+    _col("Kernel-Version", priority=1),
+    _col("Container-Runtime", priority=1),
+]
+
+
 def endpointslice_row(es: Obj, now: float) -> list[Any]:
     """kubectl's `printEndpointSlice`: ports and up to three addresses of every endpoint."""
     ports = [
@@ -541,6 +582,7 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
     "Service": (SERVICE_COLUMNS, service_row),
     "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row),
     "EndpointSlice": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
+    "Node": (NODE_COLUMNS, node_row),
     "Namespace": (NAMESPACE_COLUMNS, namespace_row),
     "Event": (EVENT_COLUMNS, event_row),
     "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
