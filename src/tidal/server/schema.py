@@ -117,6 +117,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         *TOP,
         spec=_obj(
             "excludeDates",
+            "timeZone",  # tidal's addition (docs/CRONHPA.md)
             scaleTargetRef=REF,
             jobs=[_obj("name", "schedule", "targetSize", "runOnce")],
         ),

@@ -222,9 +222,7 @@ def cmd_kserve(args: Any, env: Env) -> int:
             + "\n"
         )
         if args.wait:
-            return await progress.wait_ready(
-                client, env, name, ns, args.wait_timeout, is_isvc=True
-            )
+            return await progress.wait_ready(client, env, name, ns, args.wait_timeout, is_isvc=True)
         return 0
 
     return run(env, args, body)
