@@ -55,7 +55,7 @@ async def until(pred: Callable[[], Awaitable[Any]], timeout_s: float, what: str)
 @pytest.mark.process
 @pytest.mark.timeout(240)
 def test_behavior_policies_are_honoured_on_real_pods(tmp_path: Path) -> None:
-    flag = tmp_path / "burn"
+    flag = tmp_path / "burn"  # outside the home (tmp_path / "home"): pods cannot see the home
     prof = profiles.FAST
 
     async def go() -> None:
@@ -67,7 +67,7 @@ def test_behavior_policies_are_honoured_on_real_pods(tmp_path: Path) -> None:
                 trail.append((time.monotonic(), n))
             return n
 
-        async with hpa_pipeline(tmp_path, prof, "burner") as client:
+        async with hpa_pipeline(tmp_path / "home", prof, "burner") as client:
             try:
                 await client.create(burner("burner", flag, BURN))
                 created = await client.create(yaml.safe_load(MANIFEST))
