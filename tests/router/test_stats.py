@@ -66,7 +66,7 @@ def test_observe_and_prometheus_text() -> None:
     for code, latency in ((200, 0.003), (200, 0.2), (503, 20.0)):
         s.start(1.0)
         s.finish(1.0)
-        s.observe(code, latency)
+        s.observe(code, latency, 1.0)
     assert s.latency_counts[0] == 1 and s.latency_counts[LATENCY_BUCKETS_S.index(0.25)] == 1
     assert s.latency_counts[-1] == 1
     text = prometheus_text({"default/iris": s})
@@ -85,3 +85,15 @@ def test_observe_and_prometheus_text() -> None:
         in text
     )
     assert 'tidal_router_in_flight_requests{namespace="default",service="iris"} 0' in text
+
+
+def test_request_log_is_bounded_and_filtered_by_arrival() -> None:
+    s = ServiceStats(log_size=3)
+    for i in range(5):
+        s.observe(200 if i % 2 == 0 else 503, 0.1 * i, float(i))
+    assert s.requests_since(0.0) == [
+        (2.0, 200, 0.2),
+        (3.0, 503, 0.30000000000000004),
+        (4.0, 200, 0.4),
+    ]
+    assert s.requests_since(3.5) == [(4.0, 200, 0.4)]

@@ -1,5 +1,6 @@
 """A service's recorded history turned into a trace that `tidal simulate`, `tune` and `replay`
-read (a CSV with a `t` column in seconds from the start, and one column per variable).
+read: a series (a CSV with a `t` column in seconds from the start, and one column per variable),
+or requests (one row per request, as the router logged them).
 
 From Prometheus: a PromQL range query (`/api/v1/query_range`), every returned series summed at
 each step (a user's `sum(rate(...))` returns one anyway). Missing steps stay missing rather than
@@ -52,6 +53,17 @@ def trace_csv(points: Sequence[Point], column: str = "rps", *, start: float | No
     w.writerow(["t", column])
     for t, v in points:
         w.writerow([_num(t - origin), _num(v)])
+    return out.getvalue()
+
+
+def requests_csv(rows: Sequence[tuple[float, int, float]]) -> str:
+    """PURE: a request-level trace (one row per request, by arrival): `TIMESTAMP` (unix seconds,
+    which the simulator's request traces read), `LatencySeconds` and `Status` as answered."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["TIMESTAMP", "LatencySeconds", "Status"])
+    for t, code, latency in sorted(rows):
+        w.writerow([f"{t:.6f}", _num(round(latency, 6)), code])
     return out.getvalue()
 
 

@@ -1,5 +1,5 @@
 """The router's admin port: `/metrics` (Prometheus text), `/stats` (1 s buckets, JSON),
-`/routes` (the routing table), `/healthz` (JSON naming this router: pid and ports, which is how
+`/requests` (each service's last requests: arrival, code, latency), `/routes` (the routing table), `/healthz` (JSON naming this router: pid and ports, which is how
 the plane knows the router on its ports is its own). Tiny and separate from the ingress port,
 so the ingress never exposes anything but the services it routes to. With a token (the plane
 always gives one) every path needs `Authorization: Bearer <token>`: 401 otherwise.
@@ -131,6 +131,19 @@ class AdminConn(asyncio.Protocol):
                 orjson.dumps(stats_document(self.table, time.time(), since)),
                 close,
             )
+        elif path == "/requests":
+            try:
+                since = float(q.get("since", ["0"])[0])
+            except ValueError:
+                self._send(400, b"application/json", b'{"error":"since must be a number"}', close)
+                return
+            wanted = q.get("service")
+            doc = {
+                key: b.stats.requests_since(since)
+                for key, b in sorted(self.table.backends.items())
+                if not wanted or key in wanted
+            }
+            self._send(200, b"application/json", orjson.dumps({"services": doc}), close)
         elif path == "/routes":
             self._send(200, b"application/json", orjson.dumps(self.table.snapshot()), close)
         elif path == "/healthz":

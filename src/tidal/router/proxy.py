@@ -434,7 +434,7 @@ class ClientConn(asyncio.Protocol):
             msg = f"no endpoint of service {backend.key} accepted the connection"
             if self.last_error:
                 msg += f" (last: {self.last_error})"
-            backend.stats.observe(502, time.time() - self.t0)
+            backend.stats.observe(502, time.time() - self.t0, self.t0)
             self._send_own(502, {"error": msg, "reason": "ConnectFailed"})
             return
         self.tried = self.tried | {idx}
@@ -462,12 +462,12 @@ class ClientConn(asyncio.Protocol):
         """No ready endpoint: wait for one (bounded), counted as in flight for the service."""
         verdict = backend.verdict
         if verdict is not None and self.router.verdict_fresh(backend):
-            backend.stats.observe(503, time.time() - self.t0)
+            backend.stats.observe(503, time.time() - self.t0, self.t0)
             self._send_own(503, {"error": verdict[1], "reason": verdict[0]})
             return
         limit = backend.hold.max_held
         if len(backend.held) >= limit:
-            backend.stats.observe(503, time.time() - self.t0)
+            backend.stats.observe(503, time.time() - self.t0, self.t0)
             self._send_own(
                 503, {"error": overflow_message(backend.key, limit), "reason": "Overflow"}
             )
@@ -713,7 +713,7 @@ class ClientConn(asyncio.Protocol):
             if self.counted:
                 self.counted = False
                 backend.stats.finish(now)
-            backend.stats.observe(code, now - self.t0)
+            backend.stats.observe(code, now - self.t0, self.t0)
 
     def _write_close(self, data: bytes) -> None:
         """Answer, then a lingering close (nginx's): the write side is shut and what the

@@ -25,6 +25,7 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (
     10.0,
 )
 KEEP_BUCKETS = 60
+REQUEST_LOG = 100_000  # requests remembered per service for `tidal record --router` (~8 MB)
 
 
 class LoadStats:
@@ -115,21 +116,28 @@ class LoadStats:
 
 
 class ServiceStats(LoadStats):
-    """A service's load plus what `/metrics` shows: counts by status code, latency histogram."""
+    """A service's load plus what `/metrics` shows (counts by status code, latency histogram)
+    and its last requests (arrival, code, latency: `/requests`, which `tidal record` reads)."""
 
-    __slots__ = ("by_code", "latency_counts", "latency_sum")
+    __slots__ = ("by_code", "latency_counts", "latency_sum", "log")
 
-    def __init__(self, keep: int = KEEP_BUCKETS) -> None:
+    def __init__(self, keep: int = KEEP_BUCKETS, log_size: int = REQUEST_LOG) -> None:
         super().__init__(keep)
         self.by_code: dict[int, int] = {}
         self.latency_counts = [0] * (len(LATENCY_BUCKETS_S) + 1)
         self.latency_sum = 0.0
+        self.log: deque[tuple[float, int, float]] = deque(maxlen=log_size)
 
-    def observe(self, code: int, latency_s: float) -> None:
+    def observe(self, code: int, latency_s: float, arrival: float) -> None:
         by_code = self.by_code
         by_code[code] = by_code.get(code, 0) + 1
         self.latency_sum += latency_s
         self.latency_counts[bisect_left(LATENCY_BUCKETS_S, latency_s)] += 1
+        self.log.append((arrival, code, latency_s))
+
+    def requests_since(self, since: float) -> list[tuple[float, int, float]]:
+        """The remembered requests that arrived at or after `since`, in answer order."""
+        return [r for r in self.log if r[0] >= since]
 
 
 def _labels(namespace: str, name: str) -> str:
