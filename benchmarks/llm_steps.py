@@ -3,7 +3,8 @@
 Measures what docs/LLM.md ("Threads") is based on: N contexts of the demo model, S streams
 stepped one token each in turn, with B busy processes beside them, at a fixed thread count or
 with the engine's own choice (`--adaptive`, `tidal.runtimes.llm.cpu`). Prints tokens/s and the
-distribution of single-step times. Not part of the tests.
+distribution of single-step times, under the provenance header every results file carries
+(revision, date, machine and load, command). Not part of the tests.
 
     .venv/bin/python benchmarks/llm_steps.py --streams 4 --busy 1 [--threads 1] [--adaptive]
 """
@@ -15,8 +16,12 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import llama_cpp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import Provenance
 
 from tidal.runtimes.llm.cpu import OtherLoad
 from tidal.runtimes.llm.modelpath import resolve
@@ -39,6 +44,7 @@ def main() -> None:
     p.add_argument("--tokens", type=int, default=32)
     p.add_argument("--adaptive", action="store_true", help="threads from cpu.OtherLoad")
     a = p.parse_args()
+    prov = Provenance.start()
     path = str(resolve("smollm2-135m-instruct"))
     ctxs = [
         llama_cpp.Llama(
@@ -86,6 +92,7 @@ def main() -> None:
     wall = time.perf_counter() - t0
     steps.sort()
     ms = [1e3 * steps[min(len(steps) - 1, round(q * (len(steps) - 1)))] for q in (0.5, 0.9, 0.99)]
+    print(prov.header("llama.cpp step times").rstrip("\n"))
     print(
         f"streams={a.streams} contexts={a.contexts} threads={a.threads} busy={a.busy} "
         f"adaptive={a.adaptive} tok/s={(len(steps) + len(firsts)) / wall:.1f} "

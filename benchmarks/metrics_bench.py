@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import datetime
 import io
 import json
 import os
@@ -34,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import Provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "metrics.md"
@@ -237,16 +239,14 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{platform.system()} {platform.release()} {platform.machine()}, {cpu}, "
-        f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-        f"Python {platform.python_version()}; load average at start {load}"
+        f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
     )
 
 
 HISTORY = """
-## How it got here (2026-11-29, 10 s runs on the machine above, busy)
+## How it got here (measured 2026-11-29 in 10 s runs on this 2-CPU machine, busy; not re-run)
 
 | PodScraper | CPU, % of one core |
 |---|---|
@@ -263,17 +263,12 @@ every scrape (new label values each time) still pays the full parse.
 """
 
 
-def write_results(args: argparse.Namespace, r: dict[str, Any], facts: str) -> None:
+def write_results(
+    args: argparse.Namespace, r: dict[str, Any], facts: str, prov: Provenance
+) -> None:
     target = "under" if r["cpu_percent"] < 5.0 else "OVER"
-    cmd = (
-        f"benchmarks/metrics --pods {args.pods} --series {args.series} "
-        f"--seconds {args.seconds:g} --resolution {args.resolution:g}"
-    )
-    text = f"""# Metrics pipeline cost (scrape + serve)
-
-{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}, `{cmd}`
-
-Machine: {facts}.
+    text = prov.header("Metrics pipeline cost (scrape + serve)")
+    text += f"""Machine: {facts}.
 
 Setup: {args.pods} fake pods (one asyncio HTTP server process on {args.pods} loopback addresses),
 {args.series} series each (half gauges, half counters), scraped every {args.resolution:g} s with a
@@ -294,6 +289,12 @@ fake pods' process is not counted.
 | pods failing at the end | {r["scrape_errors"]} |
 """
     text += HISTORY
+    text += prov.readme_row(
+        50,
+        f"metrics pipeline, {args.pods} pods × {args.series} series every {args.resolution:g} s",
+        f"{r['cpu_percent']:.1f} % of a core, RSS {r['rss_mib_max']:.0f} MiB",
+        "none run (Prometheus + prometheus-adapter need a cluster)",
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
 
@@ -315,6 +316,7 @@ def main() -> int:
         return 0
     if args.pods > 254:
         ap.error("--pods: at most 254 (one 127.0.1.x address each)")
+    prov = Provenance.start()
     facts = machine()
     pods = subprocess.Popen(
         [
@@ -348,7 +350,7 @@ def main() -> int:
     if profile:
         print(profile)
     if not args.no_write:
-        write_results(args, result, facts)
+        write_results(args, result, facts, prov)
         print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
 

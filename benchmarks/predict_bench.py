@@ -9,9 +9,7 @@ drift of the machine hits both. Writes req/s, p50, p99 and the ratio to results/
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import re
 import signal
 import socket
@@ -23,6 +21,9 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import Provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUT = ROOT / "examples" / "iris" / "iris-input.json"
@@ -140,7 +141,7 @@ def measure(
             proc.wait()
 
 
-def report(runs: list[Run], duration_s: int, concurrency: int, load: float) -> str:
+def report(runs: list[Run], duration_s: int, concurrency: int, prov: Provenance) -> str:
     def med(server: str, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in runs if r.server == server)
 
@@ -149,11 +150,8 @@ def report(runs: list[Run], duration_s: int, concurrency: int, load: float) -> s
     ratio = t_rps / k_rps
     verdict = "met" if ratio >= 2 and t_p99 <= k_p99 else "NOT met"
     lines = [
-        "# Iris predictions: tidal runtime vs KServe 0.21 python server",
+        prov.header("Iris predictions: tidal runtime vs KServe 0.21 python server").rstrip("\n"),
         "",
-        f"Run by `benchmarks/predict` on {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC;"
-        f" {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()};"
-        f" load average {load:.1f} when it began (other work shares the machine).",
         f"Load: `hey -z {duration_s}s -c {concurrency} -m POST` with the seed's"
         " `examples/iris/iris-input.json` to `/v1/models/sklearn-iris:predict`; one worker each,"
         " same `model.joblib` (SVC), servers run alternately, medians over rounds.",
@@ -176,7 +174,13 @@ def report(runs: list[Run], duration_s: int, concurrency: int, load: float) -> s
             f"| {i // 2 + 1} | {r.server} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f}"
             f" | {r.ok} | {r.errors} |"
         )
-    return "\n".join(lines) + "\n"
+    tidal_cell = f"{t_rps:.0f} req/s, p99 {t_p99:.0f} ms ({ratio:.1f}x KServe's req/s)"
+    peer_cell = (
+        "KServe 0.21 `ModelServer` with sklearnserver's predict path (benchmarks/kserve_iris.py), "
+        f"same run: {k_rps:.0f} req/s, p99 {k_p99:.0f} ms"
+    )
+    what = f"iris predictions, one worker each, `hey -c {concurrency}`"
+    return "\n".join(lines) + "\n" + prov.readme_row(10, what, tidal_cell, peer_cell)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--only", choices=("tidal", "kserve"), help="measure one server only")
     args = p.parse_args(argv)
-    load = os.getloadavg()[0]
+    prov = Provenance.start()
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp)
         subprocess.run(
@@ -215,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run)
     if args.only:
         return 0
-    text = report(runs, args.duration, args.concurrency, load)
+    text = report(runs, args.duration, args.concurrency, prov)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -28,7 +28,7 @@ def rows(results: Path = RESULTS) -> list[dict[str, str]]:
         for m in ROW.finditer(text):
             row = json.loads(m.group(1))
             row["file"] = path.name
-            row["revision"] = rev.group(1) if rev else "?"
+            row.setdefault("revision", rev.group(1) if rev else "?")
             out.append(row)
     return sorted(out, key=lambda r: (int(r.get("order", 99)), r["file"]))
 
@@ -36,7 +36,7 @@ def rows(results: Path = RESULTS) -> list[dict[str, str]]:
 def table(found: list[dict[str, str]]) -> str:
     lines = [
         BEGIN,
-        "| what | tidal | peer (same run) | results |",
+        "| what | tidal | peer (measured in the same run unless it says cited) | results |",
         "|---|---|---|---|",
     ]
     for r in found:
@@ -67,7 +67,12 @@ def main() -> int:
             return 1
         return 0
     path.write_text(new)
-    print(f"README.md: {len(rows())} speed rows")
+    found = rows()
+    print(f"README.md: {len(found)} speed rows")
+    with_row = {r["file"] for r in found}
+    for p in sorted(RESULTS.glob("*.md")):
+        if p.name not in with_row:
+            print(f"  not in the table (no readme-speed line; re-run its benchmark): {p.name}")
     return 0
 
 

@@ -11,19 +11,20 @@ of benchmarks/results/reaction.md (the HPA rows are kept).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "coldstart"))
-from live_plane import ROOT, LivePlane, replace_section, wait_for
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from live_plane import ROOT, LivePlane, wait_for
+from provenance import Provenance, write_section
 
 sys.path.insert(0, str(ROOT / "benchmarks" / "router"))
 from iris_pod import hey
 
+SECTION = "KPA vs HPA on a request step"
 SERVICES = {
     "kpa": (
         "iris-kpa",
@@ -100,8 +101,10 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=10)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "reaction.md"))
     args = ap.parse_args()
+    prov = Provenance.start()
     plane = LivePlane("tidal-bench-kpa-hpa-")
     rows: list[str] = []
+    got: dict[str, dict[str, object]] = {}
     try:
         for name, flags in SERVICES.values():
             plane.serve_iris(name, *flags)
@@ -109,7 +112,7 @@ def main() -> None:
         wait_for(lambda: plane.replicas(kpa) == 0 and plane.pods(kpa) == 0, 120, "KPA at zero")
         wait_for(lambda: plane.stats(hpa).get("ready_endpoints") == 1, 120, "HPA pod ready")
         for label, (name, _) in SERVICES.items():
-            r = step(plane, name, args.seconds, args.concurrency)
+            r = got[label] = step(plane, name, args.seconds, args.concurrency)
             trail = ", ".join(f"{n}@{t:g}s" for t, n in r["trail"])  # type: ignore[attr-defined]
             rows.append(
                 f"| {label} | {r['start']} | **{_fmt(r['first'])}** | {r['top']} | "
@@ -120,12 +123,11 @@ def main() -> None:
     finally:
         plane.stop()
     body = [
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()} "
-        f"({os.cpu_count()} CPUs, shared with other work), Python {platform.python_version()}; "
-        "command: `.venv/bin/python benchmarks/reaction/kpa_vs_hpa.py`.",
+        prov.header(SECTION, level=2).rstrip("\n"),
         "",
-        f"The real plane; two iris InferenceServices, each given the same step in turn: `hey -z "
-        f"{args.seconds}s -c {args.concurrency}` (POST iris-input.json through the router). "
+        f"The real plane; two iris InferenceServices, each given the same step, one after the "
+        f"other (each starts at rest): `hey -z {args.seconds}s -c {args.concurrency}` (POST "
+        "iris-input.json through the router). Both autoscalers are tidal's. "
         "`kpa`: `--min-replicas=0 --max-replicas=5 --scale-metric=concurrency --scale-target=2 "
         "-a autoscaling.knative.dev/window=6s` (starts at zero: the first requests wait for a "
         "pod, held by the router). `hpa`: `--cpu=500m --min-replicas=1 --max-replicas=5 "
@@ -138,8 +140,17 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         *rows,
     ]
-    replace_section(Path(args.out), "KPA vs HPA on a request step", body)
-    print("\n".join(body))
+    text = "\n".join(body) + "\n"
+    kpa, hpa = got["kpa"], got["hpa"]
+    text += prov.readme_row(
+        41,
+        f"request step (`hey -c {args.concurrency}`) → first scale-up",
+        f"KPA from zero: {_fmt(kpa['first'])} s, {kpa['top']} pods at {_fmt(kpa['top_at'])} s",
+        f"tidal's CPU HPA (fast profile), same run: {_fmt(hpa['first'])} s, {hpa['top']} pods at "
+        f"{_fmt(hpa['top_at'])} s",
+    )
+    write_section(Path(args.out), "Reaction to a load step", SECTION, text)
+    print(text)
 
 
 if __name__ == "__main__":

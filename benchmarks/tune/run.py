@@ -3,8 +3,10 @@ Kubernetes' and Knative's defaults on the same scenario (examples/sim/azure-llm.
 
 Runs `tidal tune` for each kind as a user would (a subprocess, its wall and CPU time measured),
 then simulates the defaults and the tuned policies once more and writes the table (replica-
-seconds, ratio to the lower bound, p99 latency, p99 TTFT, share over the SLO) with the git
-revision, the date, the machine's load and the exact commands to benchmarks/results/tune.md.
+seconds, ratio to the lower bound, p99 latency, p99 TTFT, share over the SLO) with the
+provenance header (benchmarks/provenance.py) and the exact commands to benchmarks/results/tune.md.
+The defaults are the scenario's own HPA and KPA objects (Kubernetes' and Knative's default
+settings) run in tidal's simulator: neither Kubernetes nor Knative runs here.
 
     .venv/bin/python benchmarks/tune/run.py [--budget 40] [--jobs 2] [--out FILE]
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -25,21 +26,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from provenance import Provenance  # noqa: E402
+
 SCENARIO = ROOT / "examples" / "sim" / "azure-llm.yaml"
 PY = sys.executable
-
-
-def _git() -> str:
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "src/tidal/sim", "src/tidal/cli/commands/tune.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return rev + (" (with uncommitted changes under src/tidal/sim)" if dirty else "")
 
 
 def _tune(deployment: str, kind: str, budget: int, jobs: int, outdir: Path) -> dict:
@@ -84,35 +75,30 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "tune.md"))
     args = ap.parse_args()
+    prov = Provenance.start()
     sys.path.insert(0, str(ROOT / "src"))
     from tidal.sim.scenario import load_scenario
 
     scenario = load_scenario(SCENARIO)
     slo = scenario.slo
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    load_before = os.getloadavg()
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for dep, kind in (("llm-hpa", "hpa"), ("llm-kpa", "kpa")):
             runs[kind] = _tune(dep, kind, args.budget, args.jobs, Path(tmp))
     defaults = {o["metadata"]["name"]: o for o in scenario.objects}
     policies = [
-        ("Kubernetes HPA defaults", "llm-hpa", defaults["llm-hpa"]),
-        ("Knative KPA defaults", "llm-kpa", defaults["llm-kpa"]),
+        ("Kubernetes' HPA defaults, simulated", "llm-hpa", defaults["llm-hpa"]),
+        ("Knative's KPA defaults, simulated", "llm-kpa", defaults["llm-kpa"]),
         ("tidal tune: HPA", "llm-hpa", runs["hpa"]["manifest"]),
         ("tidal tune: KPA", "llm-kpa", runs["kpa"]["manifest"]),
     ]
     rows = [(label, _row(scenario, dep, obj)) for label, dep, obj in policies]
-    load_after = os.getloadavg()
     worst_default_over = min(r.over_slo for label, r in rows if "defaults" in label)
     out = [
-        "# tidal tune: the one-hour Azure LLM trace",
+        prov.header("tidal tune: the one-hour Azure LLM trace").rstrip("\n"),
         "",
-        f"Run {started} by `.venv/bin/python benchmarks/tune/run.py --budget {args.budget}"
-        f" --jobs {args.jobs}` at git {_git()} on {platform.node() or 'this machine'}:"
-        f" {os.cpu_count()} CPUs, Python {platform.python_version()}; load average"
-        f" {load_before[0]:.2f} before and {load_after[0]:.2f} after (the machine is shared"
-        " with other work, so times are noisy).",
+        "Every row is tidal's simulator; the defaults rows are the scenario's own HPA and KPA"
+        " objects with Kubernetes' and Knative's default settings (neither system runs here).",
         "",
         f"Scenario: `examples/sim/azure-llm.yaml` (the trace at scale 1: {rows[0][1].requests}"
         f" requests in {scenario.duration_s / 60:g} minutes; the LLM service model, cold start"
@@ -169,7 +155,17 @@ def main() -> int:
             run["stdout"].rstrip(),
             "```",
         ]
-    Path(args.out).write_text("\n".join(out) + "\n")
+    by = dict(rows)
+    tuned_hpa, default_hpa = by["tidal tune: HPA"], by["Kubernetes' HPA defaults, simulated"]
+    row = prov.readme_row(
+        70,
+        "`tidal tune` HPA, 1 h Azure LLM trace (simulated)",
+        f"{tuned_hpa.ratio:.2f}x the replica-s bound, {100 * tuned_hpa.over_slo_share:.2f} % over"
+        " the SLO",
+        f"Kubernetes' HPA defaults in the same simulator: {default_hpa.ratio:.2f}x, "
+        f"{100 * default_hpa.over_slo_share:.2f} % over",
+    )
+    Path(args.out).write_text("\n".join(out) + "\n" + row)
     print("\n".join(out))
     return 0
 
