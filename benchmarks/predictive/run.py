@@ -24,7 +24,6 @@ from tidal.sim.run import simulate
 from tidal.sim.scenario import parse_scenario
 
 SCENARIO = ROOT / "examples" / "sim" / "azure-llm.yaml"
-OTHER_SLO_S = (20.0, 60.0)  # a second objective: the one of these the scenario does not use
 
 
 def hpa(name: str, target: str, window: int | None) -> dict[str, Any]:
@@ -64,10 +63,15 @@ def policies(base: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]]
     """(label, deployment, objects): the scenario's own two, then the predictive ones."""
     own = {o["metadata"]["name"]: o for o in base["objects"]}
     out = [
-        ("Kubernetes HPA defaults (target 4)", "llm-hpa", [own["llm-hpa"]]),
-        ("Knative KPA defaults (target 4)", "llm-kpa", [own["llm-kpa"]]),
+        ("Kubernetes' HPA defaults (target 4), simulated", "llm-hpa", [own["llm-hpa"]]),
+        ("Knative's KPA defaults (target 4), simulated", "llm-kpa", [own["llm-kpa"]]),
         ("HPA defaults + predictive (q50, forward 10s)", "x",
          [hpa("x", "4", None), predictive("x", 50, 10)]),
+        ("HPA target 4, scale-down window 60s", "x", [hpa("x", "4", 60)]),
+        ("HPA target 4, window 60s + predictive (q50, forward 10s)", "x",
+         [hpa("x", "4", 60), predictive("x", 50, 10)]),
+        ("HPA target 4, window 60s + predictive (q99, forward 10s)", "x",
+         [hpa("x", "4", 60), predictive("x", 99, 10)]),
         ("HPA target 5, scale-down window 60s", "x", [hpa("x", "5", 60)]),
         ("HPA target 5, window 60s + predictive (q50, forward 10s)", "x",
          [hpa("x", "5", 60), predictive("x", 50, 10)]),
@@ -83,15 +87,7 @@ def run_one(base: dict[str, Any], deployment: str, objects: list[dict[str, Any]]
     data["objects"] = copy.deepcopy(objects)
     scenario = parse_scenario(data, base=SCENARIO.parent)
     _, summary = asyncio.run(simulate(scenario))
-    row = summary.report[0]
-    records = summary.request_records[deployment]
-    other = (
-        OTHER_SLO_S[1]
-        if summary.slo and summary.slo.latency_s == OTHER_SLO_S[0]
-        else OTHER_SLO_S[0]
-    )
-    tight = sum(1 for r in records if r.status >= 400 or r.latency_s > other)
-    return row, tight, summary.slo, other
+    return summary.report[0], summary.slo
 
 
 def main() -> None:
@@ -101,34 +97,45 @@ def main() -> None:
     prov = Provenance.start()
     base = yaml.safe_load(SCENARIO.read_text())
     rows = []
+    slo = None
     for label, dep, objects in policies(base):
-        row, tight, slo, other = run_one(base, dep, objects)
-        rows.append((label, row, tight))
-        print(f"{label}: ratio {row.ratio:.3f}, p99 {row.p99_s:.1f}s, over {row.over_slo}, "
-              f"over {other:g}s {tight}", flush=True)  # fmt: skip
-    slo_s = slo.latency_s if slo else float("nan")
+        row, slo = run_one(base, dep, objects)
+        rows.append((label, row))
+        print(f"{label}: ratio {row.ratio:.3f}, p99 {row.p99_s:.1f}s, over SLO {row.over_slo}",
+              flush=True)  # fmt: skip
+    objective = (
+        f"p{slo.percentile:g} {getattr(slo, 'metric', 'latency')} <= {slo.latency_s:g}s"
+        if slo
+        else "none"
+    )
     lines = [
         prov.header("Predictive scaling on the Azure LLM trace (simulated)").rstrip("\n"),
         "",
         f"Scenario `examples/sim/azure-llm.yaml` (one hour of the Azure LLM conversation trace, "
-        f"{rows[0][1].requests} requests; its service model, cold start and capacity), each "
-        "policy alone on a copy of its Deployment. Lower bound: every second exactly "
-        "ceil(demand / 4) pods, instant. Over SLO: requests slower than the objective or not "
-        "answered.",
+        f"{rows[0][1].requests} requests; its service model, cold start and capacity; SLO "
+        f"{objective}), each policy alone on a copy of its Deployment. Lower bound: every second "
+        "exactly ceil(demand / 4) pods, instant.",
         "",
-        f"| policy | replica-s | ratio to bound | p99 | over {slo_s:g}s (scenario SLO) "
-        f"| over {other:g}s |",
+        "| policy | replica-s | ratio to bound | p99 latency | p99 TTFT | over SLO |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, row, tight in rows:
+    for label, row in rows:
+        ttft = "-" if row.ttft_p99_s is None else f"{row.ttft_p99_s:.2f}s"
         lines.append(
             f"| {label} | {row.replica_seconds:g} | {row.ratio:.3f}x | {row.p99_s:.1f}s "
-            f"| {row.over_slo} | {tight} |"
+            f"| {ttft} | {row.over_slo} ({100 * row.over_slo_share:.2f}%) |"
         )
     lines.append("")
     lines.append(f"Lower bound: {rows[0][1].bound_replica_seconds:g} replica-seconds.")
     text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text + NOTES)
+    (k8s, base_row), (best, pred) = rows[0], rows[-1]
+    row = prov.readme_row(
+        71,
+        "predictive scaling, 1 h Azure LLM trace (simulated)",
+        f"{best}: {pred.ratio:.2f}x the replica-s bound, {pred.over_slo} over the SLO",
+        f"{k8s} in the same simulator: {base_row.ratio:.2f}x, {base_row.over_slo} over",
+    )
+    Path(args.out).write_text(text + NOTES + row)
     print(text)
 
 
@@ -139,8 +146,9 @@ NOTES = """
   metric (in replicas) `scaleUpForward` + one sync period ahead; the HPA still decides
   (docs/PREDICTIVE.md). On one hour of history there is no daily or weekly period to learn, so
   the forecast here is the level and the recent trend; the seasonal terms need a day of history.
-- The issue's goal (at most 1.10x the bound, fewer requests over the SLO than both defaults) is
-  not reached here: see docs/PREDICTIVE.md, "Results", for why.
+- Beside the same HPA the floor lowers the requests over the SLO at about the same cost; the
+  issue's goal (at most 1.10x the bound and fewer requests over the SLO than both defaults) is
+  not reached: see docs/PREDICTIVE.md, "Results", for why.
 """
 
 if __name__ == "__main__":
