@@ -25,6 +25,7 @@ class ApiServerProcess:
 @contextmanager
 def run_api_server(home: Path) -> Iterator[ApiServerProcess]:
     url_file = home / "url"
+    url_file.unlink(missing_ok=True)  # a restart in the same home waits for the new address
     log = (home / "server.log").open("wb")
     proc = subprocess.Popen(
         [

@@ -440,6 +440,39 @@ def test_an_unauthenticated_300_mb_body_is_refused_before_it_is_read(server: Any
     assert rss_after - rss_before < 16 * 1024 * 1024, (rss_before, rss_after)
 
 
+def raw_request(server: Any, method: str, path: str) -> tuple[bytes, bytes]:
+    """One request as written (no client normalizes its path): (status line, body)."""
+    host, port = server.url.removeprefix("https://").rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(server.ca))
+    with socket.create_connection((host, int(port)), timeout=60) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(
+                f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                f"Authorization: Bearer {server.token}\r\nContent-Length: 0\r\n\r\n".encode()
+            )
+            answer = b""
+            while data := tls.recv(65536):
+                answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], body
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("tail", ["/.", "/..", "/./", "/../", "/web/..", "/%2E%2E"])
+def test_dot_segments_sent_as_is_never_reach_the_collection(server: Any, tail: str) -> None:
+    ctx = ssl.create_default_context(cafile=str(server.ca))
+    auth = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.url, verify=ctx, headers=auth, timeout=60) as http:
+        http.post(DEPLOYS, json=deployment("web"))
+        before = http.get(DEPLOYS).json()["items"]
+        status, body = raw_request(server, "DELETE", DEPLOYS + tail)
+        assert status.split()[1] in (b"400", b"404"), (status, body)
+        assert orjson.loads(body)["kind"] == "Status"
+        after = http.get(DEPLOYS).json()["items"]
+        assert [d["metadata"]["uid"] for d in after] == [d["metadata"]["uid"] for d in before]
+        assert after, "the deployment is still there"
+
+
 @pytest.mark.process
 def test_a_lone_surrogate_over_https_is_a_json_status(server: Any) -> None:
     ctx = ssl.create_default_context(cafile=str(server.ca))

@@ -23,6 +23,8 @@ Aggregated API providers implement `ApiProvider`:
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import hmac
 import json
 import logging
@@ -47,9 +49,10 @@ from tidal.api.errors import (
 from tidal.api.resources import RESOURCES, ResourceType
 from tidal.pods import logs as pod_logs
 from tidal.pods import serviceaccount
-from tidal.server import discovery, openapi, protobuf, tables
+from tidal.server import builtin, discovery, openapi, protobuf, reviews, tables
 from tidal.server.body import MAX_BODY_BYTES, RequestEntityTooLarge, decode, too_large
 from tidal.server.registry import Registry
+from tidal.server.request_metrics import RequestMetrics
 from tidal.server.schema import FieldCheck
 
 log = logging.getLogger("tidal.server")
@@ -72,6 +75,7 @@ VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
+TRIM_AFTER_BYTES = 256 * 1024  # a body this big leaves freed heap worth giving back
 WATCH_TIMEOUT_MAX_S = 365 * 24 * 3600  # a longer `timeoutSeconds` is as good as none
 PATCH_TYPES = {
     "application/json-patch+json": "json",
@@ -257,12 +261,13 @@ class ApiServer:
         self.clock = clock
         self.server_address = server_address
         self.providers: dict[str, ApiProvider] = {}
+        self.request_metrics = RequestMetrics()
 
     def register_api(self, group_version: str, provider: ApiProvider) -> None:
         self.providers[group_version] = provider
 
     def _providers(self) -> dict[str, ApiProvider]:
-        return {**_DEFAULT_PROVIDERS, **self.providers}
+        return {**_DEFAULT_PROVIDERS, **builtin.PROVIDERS, **self.providers}
 
     async def get_raw(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET an API path in process (what `ApiClient.get_raw` does over HTTP)."""
@@ -300,13 +305,18 @@ class ApiServer:
             return
         headers = _headers(scope)
         denied = self._denied(scope, headers)
+        started = time.monotonic()
         if denied is not None:  # before a byte of the body is read
+            self.request_metrics.observe(
+                scope["method"], scope["path"], {}, denied.code, time.monotonic() - started
+            )
             await _answer(send, _status_error(denied), close=_has_body(headers))
             return
         try:
             body = await _read_body(receive, headers)
         except RequestEntityTooLarge as err:
             await _answer(send, _status_error(err), close=True)
+            release_memory()
             return
         if body is None:  # the client left
             return
@@ -319,9 +329,16 @@ class ApiServer:
             log.exception("internal error on %s %s", req.method, req.path)
             resp = _status_error(ServerError(f"Internal error occurred: {exc!r}"))
         if isinstance(resp, _Stream):
+            self.request_metrics.observe(req.method, req.path, req.params, 200, 0.0)
             await self._send_stream(resp, receive, send)
         else:
             await _answer(send, resp)
+            self.request_metrics.observe(
+                req.method, req.path, req.params, resp.status, time.monotonic() - started
+            )
+        if len(body) > TRIM_AFTER_BYTES:
+            del req, body
+            release_memory()
 
     def _denied(self, scope: Scope, headers: dict[str, str]) -> ApiError | None:
         """None for the plane's token; else a pod's service-account token's review (its own
@@ -334,6 +351,13 @@ class ApiServer:
             scope.get("path", ""),
             scope.get("query_string", b"").decode("latin-1"),
         )
+
+    def requester(self, headers: dict[str, str]) -> reviews.Requester:
+        """Who sent an authenticated request: the admin, or a pod's service account."""
+        if self._authorized(headers):
+            return reviews.Requester()
+        _, _, given = headers.get("authorization", "").partition(" ")
+        return reviews.Requester(serviceaccount.verify(self.service_accounts.key, given.strip()))
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         auth = headers.get("authorization", "")
@@ -395,6 +419,9 @@ class ApiServer:
             )
         if path == "/version":
             return _json(VERSION)
+        routed = await builtin.dispatch(self, req, parts)
+        if routed is not None:
+            return routed
         if path in ("/healthz", "/livez", "/readyz"):
             return _Response(b"ok", content_type=b"text/plain; charset=utf-8")
         if path == "/api":
@@ -755,6 +782,24 @@ class ApiServer:
             return current["metadata"].get("uid") == uid and phase not in ("Succeeded", "Failed")
 
         return _Stream(pod_logs.follow(path, opts, data, alive, self.clock), b"text/plain")
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def release_memory() -> None:
+    """Give freed heap back to the system. glibc raises its mmap threshold after freeing a large
+    block, so the next multi-MiB bodies come from the heap and their pages stay resident after
+    they are freed (memory "stays inflated"); `malloc_trim` returns them."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _invalid_segment(name: str) -> list[str]:

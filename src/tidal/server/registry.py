@@ -55,6 +55,7 @@ log = logging.getLogger("tidal.server")
 Obj = dict[str, Any]
 BUILTIN_GROUPS = frozenset({"", "apps", "autoscaling"})
 HISTORY = 10_000
+HISTORY_BYTES = 8 * 1024 * 1024  # and at most this much JSON (objects reach 1.5 MiB each)
 MAX_OBJECT_BYTES = 1536 * 1024  # etcd's default --max-request-bytes
 EVENT_TTL_S = 3600.0
 # Namespaces every cluster has (the seed reads the ingress Service from kube-system).
@@ -133,17 +134,41 @@ class _Watcher:
         )
 
 
-class Registry:
-    """Kubernetes verbs over a `Store`. `clock` gives creation and deletion timestamps."""
+def _random_suffix() -> str:
+    return "".join(random.choices(_NAME_CHARS, k=5))
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+
+def _random_uid() -> str:
+    return str(uuid.uuid4())
+
+
+class Registry:
+    """Kubernetes verbs over a `Store`. `clock` gives creation and deletion timestamps; `new_uid`
+    each object's uid and `name_suffix` the tail of a `generateName` (random by default; the
+    simulator injects counters so that a run is the same every time)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        new_uid: Callable[[], str] = _random_uid,
+        name_suffix: Callable[[], str] = _random_suffix,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.new_uid = new_uid
+        self.name_suffix = name_suffix
         self._history: deque[_Event] = deque()
         self._floor = store.rv  # oldest resourceVersion a watch may resume from
+        self._history_bytes = 0
         self._watchers: list[_Watcher] = []
         self._uids: dict[str, Key] = {}
         self._owned: dict[str, set[Key]] = {}
+        self._foreground: set[str] = set()  # uids of owners in foreground deletion
+        # (kind, namespace, label, value) -> keys: a list with a label selector reads only the
+        # objects carrying one of its `=`/`in` labels (client-go's indexers, not a scan)
+        self._labels: dict[tuple[str, str, str, str], set[Key]] = {}
         self._events_created = 0
         for key, raw in store.items():
             self._index(key, orjson.loads(raw))
@@ -174,12 +199,17 @@ class Registry:
         meta = obj.get("metadata", {})
         if meta.get("uid"):
             self._uids[meta["uid"]] = key
+            if "foregroundDeletion" in (meta.get("finalizers") or ()):
+                self._foreground.add(meta["uid"])
         for ref in meta.get("ownerReferences") or []:
             if ref.get("uid"):
                 self._owned.setdefault(ref["uid"], set()).add(key)
+        for label, value in (meta.get("labels") or {}).items():
+            self._labels.setdefault((key[0], key[1], label, value), set()).add(key)
 
     def _unindex(self, key: Key, obj: Obj) -> None:
         meta = obj.get("metadata", {})
+        self._foreground.discard(meta.get("uid", ""))
         if self._uids.get(meta.get("uid", "")) == key:
             del self._uids[meta["uid"]]
         for ref in meta.get("ownerReferences") or []:
@@ -188,6 +218,30 @@ class Registry:
                 owned.discard(key)
                 if not owned:
                     del self._owned[ref["uid"]]
+        for label, value in (meta.get("labels") or {}).items():
+            keys = self._labels.get((key[0], key[1], label, value))
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._labels[(key[0], key[1], label, value)]
+
+    def _labelled(
+        self, kind: str, namespace: str | None, labels: LabelSelector
+    ) -> list[Key] | None:
+        """Sorted keys that may match `labels` from the label index (its narrowest `=`/`in`
+        requirement), or None when the selector has none (or no namespace is given): scan."""
+        if namespace is None:
+            return None
+        best: set[Key] | None = None
+        for req in labels.requirements:
+            if req.op not in ("=", "in"):
+                continue
+            found: set[Key] = set()
+            for value in req.values:
+                found |= self._labels.get((kind, namespace, req.key, value), set())
+            if best is None or len(found) < len(best):
+                best = found
+        return None if best is None else sorted(best)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -266,8 +320,11 @@ class Registry:
         old_body = orjson.dumps(old) if old is not None else None
         ev = _Event(int(obj["metadata"]["resourceVersion"]), etype, key[0], key[1], body, old_body)
         self._history.append(ev)
-        while len(self._history) > HISTORY:
-            self._floor = self._history.popleft().rv
+        self._history_bytes += len(body) + len(old_body or b"")
+        while len(self._history) > HISTORY or self._history_bytes > HISTORY_BYTES:
+            gone = self._history.popleft()
+            self._history_bytes -= len(gone.body) + len(gone.old_body or b"")
+            self._floor = gone.rv
         ev.obj, ev.old = obj, old
         for w in list(self._watchers):
             self._deliver(w, ev)
@@ -327,7 +384,9 @@ class Registry:
             except (ValueError, KeyError, TypeError):
                 raise BadRequest("invalid continue token") from None
         pinned = fields.value_of("metadata.name")
-        keys = self.store.keys(r.kind, ns)
+        keys = self._labelled(r.kind, ns, labels)
+        if keys is None:
+            keys = self.store.keys(r.kind, ns)
         items: list[Obj] = []
         more = False
         for key in keys:
@@ -396,12 +455,12 @@ class Registry:
             and isinstance(meta.get("generateName"), str)
             and meta["generateName"]
         ):
-            meta["name"] = meta["generateName"] + "".join(random.choices(_NAME_CHARS, k=5))
+            meta["name"] = meta["generateName"] + self.name_suffix()
         if r.kind not in ("Namespace", "Service"):
             obj.pop("status", None)  # status is the controllers' to write (subresource)
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(k, None)
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = self.new_uid()
         meta["creationTimestamp"] = rfc3339(self.clock())
         meta["generation"] = 1
         obj = self._admit(r, obj, fields)
@@ -691,6 +750,8 @@ class Registry:
             and (_is_graceful_pod(current) or self._graceful_pending(r, current))
             and grace_period_seconds != 0
         )
+        if policy == "Foreground" and not graceful and self._blocking(meta.get("uid", "")):
+            return self._delete_foreground(r, key, current), False
         if meta.get("finalizers") or graceful:
             if meta.get("deletionTimestamp"):
                 return current, False
@@ -723,7 +784,71 @@ class Registry:
         self._publish("DELETED", key, gone, None)
         if r.namespaced:
             self._finish_namespace(key[1])
+        for ref in current["metadata"].get("ownerReferences") or []:
+            if ref.get("blockOwnerDeletion") and ref.get("uid") in self._foreground:
+                self._finish_foreground(ref["uid"])
         return gone
+
+    # Foreground cascading deletion, as the garbage collector does it: the owner is kept with a
+    # deletionTimestamp and the `foregroundDeletion` finalizer while its dependents that block
+    # owner deletion are deleted (themselves in the foreground); the last one gone releases it.
+
+    def _blocking(self, uid: str) -> list[Key]:
+        out = []
+        for key in sorted(self._owned.get(uid, set())):
+            obj = self.store.get(key)
+            refs = (obj or {}).get("metadata", {}).get("ownerReferences") or []
+            if any(ref.get("uid") == uid and ref.get("blockOwnerDeletion") for ref in refs):
+                out.append(key)
+        return out
+
+    def _delete_foreground(self, r: ResourceType, key: Key, current: Obj) -> Obj:
+        meta = current["metadata"]
+        if "foregroundDeletion" not in (meta.get("finalizers") or []):
+            new = copy.deepcopy(current)
+            new["metadata"]["finalizers"] = [*(meta.get("finalizers") or []), "foregroundDeletion"]
+            new["metadata"].setdefault("deletionTimestamp", rfc3339(self.clock()))
+            new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+            current = self._write(key, new, current, "MODIFIED")
+        uid = meta.get("uid", "")
+        for dep_key in sorted(self._owned.get(uid, set())):
+            obj = self.store.get(dep_key)
+            if obj is None or obj["metadata"].get("deletionTimestamp"):
+                continue
+            refs = [ref for ref in obj["metadata"].get("ownerReferences") or []]
+            if any(ref.get("uid") in self._uids and ref.get("uid") != uid for ref in refs):
+                continue  # another owner still lives
+            try:
+                self.delete(
+                    dep_key[0], dep_key[2], dep_key[1] or None, propagation_policy="Foreground"
+                )
+            except ApiError:
+                pass
+        self._finish_foreground(uid)
+        return self.store.get(key) or current
+
+    def _finish_foreground(self, uid: str) -> None:
+        """Release an owner in foreground deletion once no blocking dependent is left."""
+        key = self._uids.get(uid) if uid in self._foreground else None
+        owner = self.store.get(key) if key is not None else None
+        if owner is None or key is None:
+            return
+        finalizers = owner["metadata"].get("finalizers") or []
+        if "foregroundDeletion" not in finalizers or not owner["metadata"].get(
+            "deletionTimestamp"
+        ):
+            return
+        if self._blocking(uid):
+            return
+        new = copy.deepcopy(owner)
+        rest = [f for f in finalizers if f != "foregroundDeletion"]
+        if rest:
+            new["metadata"]["finalizers"] = rest
+            self._write(key, new, owner, "MODIFIED")
+            return
+        del new["metadata"]["finalizers"]
+        self._remove(resource_for(key[0]), key, new)
+        self._cascade(uid)
 
     def _cascade(self, uid: str) -> None:
         """Delete what `uid` owned (the garbage collector's job, done at once)."""
@@ -775,6 +900,8 @@ class Registry:
                 self.delete(key[0], key[2], key[1] or None)
             except ApiError:
                 pass
+        for uid in sorted(self._foreground):
+            self._finish_foreground(uid)  # an owner whose last dependent went while down
         for key in self.store.keys("Namespace"):
             ns = self.store.get(key)
             if ns and ns["metadata"].get("deletionTimestamp"):
@@ -821,7 +948,11 @@ class Registry:
         field_selector: str | None = None,
     ) -> AsyncIterator[tuple[str, bytes]]:
         """Events as (type, JSON bytes). From `resource_version` (history replay), or all current
-        objects as ADDED first when it is None/"0". Raises Gone (410) when too old."""
+        objects as ADDED first when it is None/"0". Raises Gone (410) when the history no longer
+        reaches back to it (older than the oldest kept event, or than this process: the history
+        is in memory, so a restarted server answers 410 to every older version) or when it is
+        newer than the store; a resumed watch gets every change after it or a 410, never a gap.
+        """
         r = resource_for(kind)
         labels, fields = self._selectors(label_selector, field_selector)
         w = _Watcher(r.kind, namespace if r.namespaced else None, labels, fields)
@@ -832,12 +963,15 @@ class Registry:
                 if obj is not None and w.matches(obj):
                     start.append(("ADDED", self.store.get_raw(key) or b"{}"))
         else:
-            try:
-                rv = int(resource_version)
-            except ValueError:
-                raise BadRequest(f"invalid resourceVersion {resource_version!r}") from None
+            if not (resource_version.isascii() and resource_version.isdigit()):
+                raise BadRequest(f"invalid resourceVersion {resource_version!r}")
+            rv = int(resource_version)
             if rv < self._floor:
                 raise Gone(f"too old resource version: {rv} ({self._floor})")
+            if rv > self.store.rv:
+                # newer than anything this store wrote (a home made afresh since): the changes
+                # after it cannot be told apart from older ones, so the client relists
+                raise Gone(f"too large resource version: {rv}, current: {self.store.rv}")
             for ev in self._history:
                 if ev.rv > rv:
                     self._deliver(w, ev)
