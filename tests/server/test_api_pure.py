@@ -216,6 +216,6 @@ def test_protobuf_namespace_from_kubectl_create() -> None:
         "metadata": {"name": "foo", "labels": {"a": "b-c"}},
     }
     with pytest.raises(ProtobufError):
-        decode(b"k8s\x00\x0a\x13\x0a\x07apps/v1\x12\x0aDeployment")
+        decode(b"k8s\x00\x0a\x0f\x0a\x08batch/v1\x12\x03Job")
     with pytest.raises(ProtobufError):
         decode(b"{}")

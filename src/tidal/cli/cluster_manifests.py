@@ -1,5 +1,6 @@
 """What a Kubernetes cluster needs to run `tidal controllers`: the CustomResourceDefinitions of the
-kinds tidal adds (CronHPA, PredictiveHorizontalPodAutoscaler) with their OpenAPI schemas and
+kinds tidal adds (CronHPA, PredictiveHorizontalPodAutoscaler) with their OpenAPI schemas (one
+home: tidal.api.openapi_schemas, which the API server serves too) and
 printer columns, least-privilege RBAC (built from each controller's `PERMISSIONS`), and a
 Deployment; plus a Dockerfile to build the image with the user's own tools. Pure builders."""
 
@@ -8,22 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from tidal import __version__
-from tidal.autoscaling.predictive.spec import SEASONS, STRATEGIES
+from tidal.api import openapi_schemas
 from tidal.controllers.manager import PERMISSIONS, election_permissions
 
 Obj = dict[str, Any]
 NAME = "tidal-controllers"
 NAMESPACE = "kube-system"  # as metrics-server and cluster-autoscaler install: it always exists
 IMAGE = f"tidal-controllers:{__version__}"
-
-_STR = {"type": "string"}
-_INT = {"type": "integer", "format": "int32"}
-_STATUS = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-_REF = {
-    "type": "object",
-    "required": ["kind", "name"],
-    "properties": {"apiVersion": _STR, "kind": _STR, "name": _STR},
-}
 
 
 def _crd(
@@ -56,18 +48,7 @@ def _crd(
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": columns,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "apiVersion": _STR,
-                                "kind": _STR,
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": _STATUS,
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": openapi_schemas.crd_schema(spec_schema)},
                 }
             ],
         },
@@ -82,26 +63,7 @@ AGE = _col("Age", ".metadata.creationTimestamp", "date")
 
 
 def cronhpa_crd() -> Obj:
-    job = {
-        "type": "object",
-        "required": ["name", "schedule", "targetSize"],
-        "properties": {
-            "name": _STR,
-            "schedule": _STR,
-            "targetSize": _INT,
-            "runOnce": {"type": "boolean"},
-        },
-    }
-    spec = {
-        "type": "object",
-        "required": ["scaleTargetRef", "jobs"],
-        "properties": {
-            "scaleTargetRef": _REF,
-            "excludeDates": {"type": "array", "items": _STR},
-            "timeZone": _STR,
-            "jobs": {"type": "array", "items": job},
-        },
-    }
+    spec = openapi_schemas.cronhpa_spec()
     columns = [
         _col("Target", ".spec.scaleTargetRef.name"),
         _col("Zone", ".spec.timeZone"),
@@ -119,25 +81,7 @@ def cronhpa_crd() -> Obj:
 
 
 def predictive_crd() -> Obj:
-    prediction = {
-        "type": "object",
-        "properties": {
-            "quantile": {"type": "number", "minimum": 50, "exclusiveMaximum": True, "maximum": 100},
-            "scaleUpForward": {"type": "integer", "minimum": 0, "maximum": 3600},
-            "trendWindow": {"type": "integer", "minimum": 1, "maximum": 86400},
-            "seasons": {"type": "array", "items": {"type": "string", "enum": sorted(SEASONS)}},
-        },
-    }
-    spec = {
-        "type": "object",
-        "required": ["hpaRef"],
-        "properties": {
-            "hpaRef": {"type": "object", "required": ["name"], "properties": {"name": _STR}},
-            "scaleStrategy": {"type": "string", "enum": list(STRATEGIES)},
-            "minReplicas": {"type": "integer", "format": "int32", "minimum": 0},
-            "prediction": prediction,
-        },
-    }
+    spec = openapi_schemas.predictive_spec()
     columns = [
         _col("HPA", ".spec.hpaRef.name"),
         _col("Strategy", ".spec.scaleStrategy"),

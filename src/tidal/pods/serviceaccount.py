@@ -27,6 +27,11 @@ from tidal.api.errors import ApiError, Forbidden, NotFound, Unauthorized
 MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 PREFIX = "eyJ"  # every JWT starts with a base64url '{"'
+SELF_REVIEWS = (
+    ("authentication.k8s.io", "selfsubjectreviews"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+)
 NON_RESOURCE = ("/version", "/api", "/apis", "/openapi", "/healthz", "/livez", "/readyz")
 
 
@@ -106,6 +111,19 @@ def _verb(method: str, name: str | None, query: str) -> str:
     return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
+def may(claims: Claims, verb: str, group: str, resource: str, namespace: str | None) -> bool:
+    """Whether the pod's token may `verb` `resource` (`pods`, `pods/log`) of `group` in
+    `namespace` (None: cluster scope): a namespace viewer's rights, and, as every authenticated
+    user, asking who it is and what it may do (`kubectl auth whoami|can-i`). PURE."""
+    if verb == "create" and (group, resource) in SELF_REVIEWS:
+        return True
+    return (
+        verb in ("get", "list", "watch")
+        and namespace == claims.namespace
+        and resource.split("/")[0] != "secrets"
+    )
+
+
 def decide(claims: Claims, method: str, path: str, query: str = "") -> str | None:
     """None when the pod's token may do this; else Kubernetes' Forbidden message. PURE."""
     parts = [p for p in path.split("/") if p]
@@ -130,11 +148,7 @@ def decide(claims: Claims, method: str, path: str, query: str = "") -> str | Non
     if len(rest) > 2:
         resource += "/" + rest[2]
     verb = _verb(method, name, query)
-    if (
-        verb in ("get", "list", "watch")
-        and namespace == claims.namespace
-        and resource.split("/")[0] != "secrets"
-    ):
+    if may(claims, verb, group, resource, namespace):
         return None
     what = f'{rest[0]} "{name}"' if name else rest[0]
     where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"

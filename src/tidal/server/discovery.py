@@ -122,20 +122,20 @@ def aggregated_apis(providers: dict[str, Iterable[Obj]]) -> Obj:
     for gv, resources in providers.items():
         g, _, v = gv.partition("/")
         by_group.setdefault(g, []).append((v, list(resources)))
+    named = {item["metadata"]["name"]: item for item in items}
     for g, versions in by_group.items():
-        items.append(
+        entries = [
             {
-                "metadata": {"name": g, "creationTimestamp": None},
-                "versions": [
-                    {
-                        "version": v,
-                        "freshness": "Current",
-                        "resources": [_provider_aggregated(g, v, res) for res in resources],
-                    }
-                    for v, resources in versions
-                ],
+                "version": v,
+                "freshness": "Current",
+                "resources": [_provider_aggregated(g, v, res) for res in resources],
             }
-        )
+            for v, resources in versions
+        ]
+        if g in named:  # another version of a table group (autoscaling/v1): after, not preferred
+            named[g]["versions"] += entries
+        else:
+            items.append({"metadata": {"name": g, "creationTimestamp": None}, "versions": entries})
     return {
         "kind": "APIGroupDiscoveryList",
         "apiVersion": "apidiscovery.k8s.io/v2",
@@ -166,12 +166,7 @@ def api_group(group: str, versions: list[str]) -> Obj:
 
 
 def api_group_list(providers: dict[str, Iterable[Obj]]) -> Obj:
-    out = [api_group(g, _versions(g)) for g in groups()]
-    extra: dict[str, list[str]] = {}
-    for gv in providers:
-        g, _, v = gv.partition("/")
-        extra.setdefault(g, []).append(v)
-    out += [api_group(g, vs) for g, vs in extra.items()]
+    out = [api_group(g, vs) for g, vs in group_versions(providers).items()]
     for group in out:  # list entries carry no kind/apiVersion of their own
         del group["kind"], group["apiVersion"]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": out}

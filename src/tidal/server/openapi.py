@@ -1,13 +1,15 @@
 """A minimal OpenAPI v3: the index and one document per group/version, each declaring the PATCH
 operation of every kind with its GVK and the `fieldValidation` query parameter. That is what
 kubectl's apply checks before it sends `fieldValidation=Strict` (kubectl.md §4); without it,
-`kubectl apply` fails to validate."""
+`kubectl apply` fails to validate. Each document also carries every kind's schema, with
+descriptions, under `components.schemas` (tidal.server.openapi_kinds): `kubectl explain`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tidal.api.resources import RESOURCES
+from tidal.server.openapi_kinds import schemas
 
 Obj = dict[str, Any]
 _PARAMS = [
@@ -54,5 +56,5 @@ def document(gv_path: str) -> Obj | None:
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.4"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas(rows)},
     }
