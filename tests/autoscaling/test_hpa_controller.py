@@ -1,5 +1,5 @@
-"""The HPA controller against a fake in-memory API (`tidal.sim.world.MemoryApi`, a fake
-ApiClient): what it reads, what it writes, and what survives a restart."""
+"""The HPA controller against the real Registry in memory (`tests.controllers.fake_api`, with a
+fake metrics API): what it reads, what it writes, and what survives a restart."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from tests.controllers.fake_api import FakeApiClient
 from tidal.api.errors import Invalid, NotFound, ServerError
 from tidal.api.meta import rfc3339
 from tidal.api.wellknown import PROFILE_ANNOTATION, SYNC_PERIOD_ANNOTATION
 from tidal.autoscaling import profiles
-from tidal.controllers.hpa import COMPONENT, HPAController, revision_name
-from tidal.sim.world import MemoryApi
+from tidal.controllers.hpa import COMPONENT, KIND, HPAController, revision_name
 
 HISTORY_ANNOTATION = "autoscaling.tidal.dev/history"  # history never goes on the HPA itself
 
@@ -53,6 +53,22 @@ class FakePodMetrics:
                 for name, m in sorted(self.cpu_m.items())
             ]
         }
+
+
+class Api(FakeApiClient):
+    """The in-memory Registry's client, answering the metrics APIs from `metrics`."""
+
+    def __init__(self, clock: FakeClock, metrics: FakePodMetrics) -> None:
+        super().__init__(clock)
+        self._raw = metrics
+
+    async def create(self, obj: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
+        """Create; a `status` given replaces the one the server defaults (a Pod's `Pending`), as
+        the kubelet's status write would."""
+        out = await super().create(obj, namespace=namespace)
+        if obj.get("status") and out.get("status") != obj["status"]:
+            out = await self.update({**out, "status": obj["status"]}, subresource="status")
+        return out
 
 
 def _pod(name: str, started: float) -> dict[str, Any]:
@@ -101,16 +117,24 @@ def _hpa(metrics: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, 
 
 async def _world(
     replicas: int, hpa: dict[str, Any], cpu_m: int
-) -> tuple[MemoryApi, FakeClock, FakePodMetrics]:
+) -> tuple[Api, FakeClock, FakePodMetrics]:
     clock = FakeClock()
     metrics = FakePodMetrics(clock)
-    api = MemoryApi(clock, metrics)
+    api = Api(clock, metrics)
     await api.create(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "default"},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "main", "image": "web"}]},
+                },
+            },
+            "status": {"replicas": replicas},
         }
     )
     for n in range(replicas):
@@ -120,10 +144,10 @@ async def _world(
     return api, clock, metrics
 
 
-def _events(api: MemoryApi) -> list[tuple[str, str, str, int]]:
+def _events(api: Api) -> list[tuple[str, str, str, int]]:
     return [
         (e["type"], e["reason"], e["message"], e["count"])
-        for e in api.items("Event")
+        for e in api.events()
         if e["source"]["component"] == COMPONENT
     ]
 
@@ -189,14 +213,14 @@ def test_unchanged_status_is_not_written_again_and_period_is_respected() -> None
         api, clock, _ = await _world(2, _hpa(), cpu_m=50)  # exactly at target
         ctl = HPAController(api, profile="kubernetes", clock=clock)
         await ctl.reconcile(("default", "web"))
-        status_writes = [w for w in api.writes if w[3] == "status"]
+        status_writes = [w for w in api.calls if w[:2] == ("update/status", KIND)]
         assert len(status_writes) == 1
         clock.t += 5
         assert await ctl.reconcile(("default", "web")) == pytest.approx(10.0)  # not due: waits
         clock.t += 10
         await ctl.reconcile(("default", "web"))
         assert [
-            w for w in api.writes if w[3] == "status"
+            w for w in api.calls if w[:2] == ("update/status", KIND)
         ] == status_writes  # equal status: no write
         assert (await api.get("Deployment", "web", "default"))["spec"]["replicas"] == 2
 
@@ -470,7 +494,8 @@ def test_history_goes_with_its_hpa_and_a_new_hpa_starts_fresh() -> None:
         await api.delete("HorizontalPodAutoscaler", "web", "default")
         with pytest.raises(NotFound):
             await api.get("ControllerRevision", name, "default")
-        # a revision left by a deleted HPA of the same name (no garbage collector) is not read
+        # a revision left by a deleted HPA of the same name (where no garbage collector ran) is
+        # not read; here the Registry collects it at once, and the new HPA starts fresh either way
         await api.create(old)
         await api.create(_hpa())
         clock.t += 1

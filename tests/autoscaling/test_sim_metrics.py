@@ -19,8 +19,11 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "sim"
 CM = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default"
 
 
-def _pods(_ns: str) -> list[dict[str, Any]]:
-    return [{"metadata": {"name": n, "labels": {"app": "q"}}} for n in ("q-0", "q-1", "other-0")]
+def _pods(_ns: str, selector: str | None) -> list[str]:
+    """q-0 and q-1 have app=q; other-0 has app=other."""
+    names = {"q-0": "q", "q-1": "q", "other-0": "other"}
+    want = (selector or "").removeprefix("app=")
+    return [n for n, app in names.items() if not selector or app == want]
 
 
 def _metrics() -> SimMetrics:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tidal.api.errors import NotFound
 from tidal.api.meta import rfc3339
-from tidal.api.selectors import parse_labels
 
 Obj = dict[str, Any]
 Usage = tuple[float, float, dict[str, float]]  # cpu cores, memory bytes, custom metrics
@@ -30,16 +29,17 @@ def _secs(s: float) -> str:
 
 
 class SimMetrics:
-    """A `MetricsSource` for `MemoryApi.get_raw`."""
+    """A `MetricsSource` for `SimApi.get_raw`. `pods(namespace, labelSelector)` names the pods
+    that exist and match (the API's list, through its label index: no scan of every pod)."""
 
     def __init__(
         self,
-        pods: Callable[[str], list[Obj]],
+        pods: Callable[[str, str | None], Iterable[str]],
         resolution_s: float,
         window_s: float,
         deployment_pods: Callable[[str, str], list[str]] | None = None,
     ) -> None:
-        self.pods = pods  # namespace -> pod objects (labels needed for selectors)
+        self.pods = pods
         self.deployment_pods = deployment_pods  # (namespace, deployment) -> its pods' names
         self.resolution_s = resolution_s
         self.window_s = window_s
@@ -92,12 +92,11 @@ class SimMetrics:
     def _selected(
         self, namespace: str, params: dict[str, str] | None
     ) -> list[tuple[str, tuple[float, Usage]]]:
-        sel = parse_labels((params or {}).get("labelSelector"))
-        live = {p["metadata"]["name"]: p for p in self.pods(namespace)}
+        live = set(self.pods(namespace, (params or {}).get("labelSelector")))
         return [
             (name, v)
             for name, v in sorted(self.published.get(namespace, {}).items())
-            if name in live and sel.matches(live[name]["metadata"].get("labels"))
+            if name in live
         ]
 
     def __call__(self, path: str, params: dict[str, str] | None) -> Obj:

@@ -1,4 +1,4 @@
-"""What a simulator plugin sees and returns: the `SimContext` (in-memory API, virtual clock,
+"""What a simulator plugin sees and returns: the `SimContext` (the API over the real Registry, virtual clock,
 scenario, request flows) and one `Record` per decision. Plugins import this, not `sim.run`, so
 `sim.run` can list them directly (`tidal.sim.run.PLUGINS`)."""
 
@@ -12,7 +12,7 @@ from tidal.sim.clock import TickClock
 from tidal.sim.requests import RequestFlow
 from tidal.sim.scenario import Scenario
 from tidal.sim.serve import Service
-from tidal.sim.world import MemoryApi
+from tidal.sim.world import SimApi
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class Record:
 
 @dataclass(slots=True)
 class SimContext:
-    api: MemoryApi
+    api: SimApi
     clock: TickClock
     scenario: Scenario
     flows: dict[tuple[str, str], RequestFlow] = field(default_factory=dict)  # (ns, deployment)

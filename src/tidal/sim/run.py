@@ -3,8 +3,8 @@
 Each tick: the kubelet makes pods follow the Deployments, requests arrive (held while a Service
 has no ready pod), the load gives every Running pod its usage, the metrics APIs publish on their
 resolution, then every controller plugin syncs what is due. `PLUGINS` lists them by kind: a
-factory gets the `SimContext` (`tidal.sim.plugin`: in-memory API, clock, scenario, request
-flows) and returns something with `async step() -> list[Record]`. The HPA plugin is here; the
+factory gets the `SimContext` (`tidal.sim.plugin`: the API, on the real Registry over SQLite in
+memory, clock, scenario, request flows) and returns something with `async step() -> list[Record]`. The HPA plugin is here; the
 CronHPA, KPA and predictive ones are in `tidal.sim.cron`, `.kpa`, `.predictive`
 (docs/SIMULATOR.md).
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidal import validation
+from tidal.api.errors import ApiError
 from tidal.api.hpa_defaults import default_spec
 from tidal.api.hpa_format import metric_targets
 from tidal.api.quantity import parse
@@ -30,7 +31,7 @@ from tidal.sim.requests import FlowTotals, RequestFlow
 from tidal.sim.scenario import DeploymentSpec, Scenario, ScenarioError
 from tidal.sim.serve import ServeWorld, Service, ServiceModel
 from tidal.sim.traces import Arrival
-from tidal.sim.world import Kubelet, MemoryApi, PodTemplate
+from tidal.sim.world import Kubelet, PodTemplate, SimApi, deployment_manifest
 
 KIND_HPA = "HorizontalPodAutoscaler"
 
@@ -240,22 +241,36 @@ async def simulate(
     """Run the scenario; `emit` gets every decision as it is made. Deterministic."""
     clock = TickClock(tick_s=scenario.tick_s, epoch=scenario.start_s)
     prof = scenario.profile
-    api_holder: list[MemoryApi] = []
+    api_holder: list[SimApi] = []
 
-    def pods_in(ns: str) -> list[dict[str, Any]]:
-        return api_holder[0].items("Pod", ns)
+    def pods_in(ns: str, selector: str | None) -> list[str]:
+        listed = api_holder[0].registry.list("Pod", ns, label_selector=selector)
+        return [p["metadata"]["name"] for p in listed["items"]]
 
     def deployment_pods(ns: str, name: str) -> list[str]:
         return [p["metadata"]["name"] for p in kubelet.ready_pods(name, ns)]
 
     metrics = SimMetrics(pods_in, prof.metric_resolution_s, prof.metric_window_s, deployment_pods)
-    api = MemoryApi(clock.now, metrics)
+    api = SimApi(clock.now, metrics)
     api_holder.append(api)
     templates = {}
-    for d in scenario.deployments:
-        await api.create(d.manifest())
-        templates[d.name] = PodTemplate(d.cpu_request_m, d.memory_request, d.startup_s)
     objects = [_expand(o, scenario) for o in scenario.objects]
+    for ns in sorted(
+        {d.namespace for d in scenario.deployments}
+        | {str((o.get("metadata") or {}).get("namespace") or "default") for o in objects}
+    ):
+        api.ensure_namespace(ns)
+    for d in scenario.deployments:
+        templates[d.name] = PodTemplate(d.cpu_request_m, d.memory_request, d.startup_s)
+        await api.create(
+            deployment_manifest(d.name, d.namespace, d.replicas, d.labels, templates[d.name])
+        )
+    kinds = {o["kind"] for o in objects}
+    unknown = sorted(kinds - set(PLUGINS))
+    if unknown:
+        raise ScenarioError(
+            f"objects: no simulator plugin for {', '.join(unknown)} (have: {', '.join(sorted(PLUGINS))})"
+        )
     for obj in objects:
         await _apply(api, obj)
     kubelet = Kubelet(api, templates)
@@ -269,12 +284,6 @@ async def simulate(
     rps_due: dict[str, float] = {}  # running sum of rps × tick for capacity Services fed by rps
     samples: dict[str, list[rep.ReplicaSample]] = {name: [] for name in serving}
     spec_cache: dict[str, tuple[str, dict[str, Any]]] = {}  # HPA -> (resourceVersion, defaulted)
-    kinds = {o["kind"] for o in objects}
-    unknown = sorted(kinds - set(PLUGINS))
-    if unknown:
-        raise ScenarioError(
-            f"objects: no simulator plugin for {', '.join(unknown)} (have: {', '.join(sorted(PLUGINS))})"
-        )
     plugins = [PLUGINS[k](ctx) for k in sorted(kinds)]
     records: list[Record] = []
     summary = Summary()
@@ -285,15 +294,11 @@ async def simulate(
         now, t = clock.now(), clock.elapsed_s
         variables = scenario.trace.at(t) if scenario.trace else {}
         ready_of = {d.name: kubelet.ready_pods(d.name, d.namespace) for d in scenario.deployments}
-        pods_by_ns = {
-            ns: api.items("Pod", ns) for ns in {d.namespace for d in scenario.deployments}
-        }
-        pods_of = {
-            d.name: [
-                p for p in pods_by_ns[d.namespace] if p["metadata"]["name"].startswith(f"{d.name}-")
-            ]
+        pods_of = {  # in name order, as the API lists them (the router's ties rotate in it)
+            d.name: sorted(kubelet.pods(d.name, d.namespace), key=lambda p: p["metadata"]["name"])
             for d in scenario.deployments
         }
+        live = {ns: kubelet.pod_names(ns) for ns in {d.namespace for d in scenario.deployments}}
         if world is not None:
             for d in scenario.deployments:
                 svc = serving.get(d.name)
@@ -354,7 +359,7 @@ async def simulate(
                 u = (max(cpu, 0.0), max(mem, 0.0), custom)
                 usage_now[p["metadata"]["name"]] = u
                 metrics.record(now, d.namespace, p["metadata"]["name"], u)
-            metrics.forget(d.namespace, {p["metadata"]["name"] for p in pods_by_ns[d.namespace]})
+            metrics.forget(d.namespace, live[d.namespace])
             paid = len(all_pods) + draining
             summary.replica_seconds[d.name] = (
                 summary.replica_seconds.get(d.name, 0.0) + paid * scenario.tick_s
@@ -513,7 +518,7 @@ _VALIDATED = (
 )
 
 
-async def _apply(api: MemoryApi, obj: dict[str, Any]) -> None:
+async def _apply(api: SimApi, obj: dict[str, Any]) -> None:
     """Default and validate as the API server does (errors name the field), then create."""
     obj = copy.deepcopy(obj)
     kind = str(obj.get("kind"))
@@ -527,4 +532,7 @@ async def _apply(api: MemoryApi, obj: dict[str, Any]) -> None:
             raise ScenarioError(f'{kind} "{name}" is invalid: {detail}')
     if not (obj.get("metadata") or {}).get("name"):
         raise ScenarioError(f"objects: a {obj.get('kind')} without metadata.name")
-    await api.create(obj)
+    try:
+        await api.create(obj)
+    except ApiError as exc:  # what the API server refuses beyond the validated kinds
+        raise ScenarioError(f"objects: {kind} {obj['metadata']['name']!r}: {exc}") from None
