@@ -276,6 +276,10 @@ def crd_schema(spec: Obj, description: str = "") -> Obj:
 
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
 _MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_OBJ_LIST = {
+    "type": "array",
+    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+}
 
 # kind -> dotted path -> (schema fragment without description, description); "*" for every kind
 FIELDS: dict[str, dict[str, tuple[Obj, str]]] = {
@@ -340,7 +344,7 @@ FIELDS: dict[str, dict[str, tuple[Obj, str]]] = {
     },
     "Service": {
         "spec": ({}, "Spec defines the behavior of a service."),
-        "spec.ports": ({"type": "array"}, "The list of ports that are exposed by this service."),
+        "spec.ports": (_OBJ_LIST, "The list of ports that are exposed by this service."),
         "spec.selector": (_MAP, "Route service traffic to pods with label keys and values."),
         "spec.type": (
             {"type": "string"},
@@ -367,8 +371,8 @@ FIELDS: dict[str, dict[str, tuple[Obj, str]]] = {
         ),
         "containers.args": (_STR_LIST, "Arguments to the entrypoint."),
         "containers.workingDir": ({"type": "string"}, "Container's working directory."),
-        "containers.env": ({"type": "array"}, "List of environment variables to set."),
-        "containers.ports": ({"type": "array"}, "List of ports to expose from the container."),
+        "containers.env": (_OBJ_LIST, "List of environment variables to set."),
+        "containers.ports": (_OBJ_LIST, "List of ports to expose from the container."),
         "containers.resources": (
             {"type": "object"},
             "Compute Resources required by this container.",
