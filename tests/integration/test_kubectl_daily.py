@@ -48,6 +48,16 @@ spec:
       target: {type: AverageValue, averageValue: "10"}
 """
 
+V1_MANIFEST = """\
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: old}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 5
+  targetCPUUtilizationPercentage: 40
+"""
+
 
 @dataclass
 class Session:
@@ -202,6 +212,16 @@ def test_autoscale_speaks_autoscaling_v1(session: Session) -> None:
     assert s.out("delete", "horizontalpodautoscalers.v1.autoscaling", "two") == (
         'horizontalpodautoscaler.autoscaling "two" deleted\n'
     )
+    # an autoscaling/v1 manifest: validated against its OpenAPI document, applied twice unchanged
+    (s.files / "old.yaml").write_text(V1_MANIFEST)
+    first = s.out("apply", "-f", str(s.files / "old.yaml"))
+    assert first == "horizontalpodautoscaler.autoscaling/old created\n"
+    again = s.out("apply", "-f", str(s.files / "old.yaml"))
+    assert again == "horizontalpodautoscaler.autoscaling/old unchanged\n"
+    stored = s.json("get", "hpa", "old", "-o", "json")
+    assert stored["metadata"]["generation"] == 1
+    assert stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 40
+    s.out("delete", "-f", str(s.files / "old.yaml"))
 
 
 def test_metrics_of_the_api_server(session: Session) -> None:
@@ -235,6 +255,10 @@ def test_explain(session: Session) -> None:
     assert "FIELD: jobs <[]Object>" in out
     assert "targetSize\t<integer> -required-" in out
     assert "schedule\t<string> -required-" in out
+    out = s.out(
+        "explain", "hpa.spec.targetCPUUtilizationPercentage", "--api-version=autoscaling/v1"
+    )
+    assert "VERSION:    v1" in out and "FIELD: targetCPUUtilizationPercentage <integer>" in out
     out = s.out("explain", "hpa.spec")
     assert "maxReplicas\t<integer>" in out
     missing = s.kubectl("explain", "deployment.spec.nosuchfield", ok=False)

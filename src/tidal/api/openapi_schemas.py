@@ -193,11 +193,31 @@ def inferenceservice_spec() -> Obj:
     }
 
 
-# (group, kind) -> the spec schema of tidal's own and KServe's kinds
+def hpa_v1_spec() -> Obj:
+    return {
+        "type": "object",
+        "description": "Behaviour of the autoscaler (autoscaling/v1: CPU only; other metrics "
+        "live in the autoscaling.alpha.kubernetes.io/metrics annotation).",
+        "required": ["scaleTargetRef", "maxReplicas"],
+        "properties": {
+            "scaleTargetRef": _ref("Reference to the scaled resource."),
+            "minReplicas": _int("The lower limit for the number of pods. Defaults to 1."),
+            "maxReplicas": _int("The upper limit for the number of pods."),
+            "targetCPUUtilizationPercentage": _int(
+                "The target average CPU utilization (a percentage of requested CPU) over all "
+                "the pods; if not specified the default autoscaling policy is used (80%)."
+            ),
+        },
+    }
+
+
+# (group, version, kind) -> the spec schema of tidal's own and KServe's kinds, and of the
+# autoscaling/v1 view of HPAs
 SPECS = {
-    ("autoscaling.alibabacloud.com", "CronHorizontalPodAutoscaler"): cronhpa_spec,
-    ("autoscaling.tidal.dev", "PredictiveHorizontalPodAutoscaler"): predictive_spec,
-    ("serving.kserve.io", "InferenceService"): inferenceservice_spec,
+    ("autoscaling.alibabacloud.com", "v1beta1", "CronHorizontalPodAutoscaler"): cronhpa_spec,
+    ("autoscaling.tidal.dev", "v1alpha1", "PredictiveHorizontalPodAutoscaler"): predictive_spec,
+    ("serving.kserve.io", "v1beta1", "InferenceService"): inferenceservice_spec,
+    ("autoscaling", "v1", "HorizontalPodAutoscaler"): hpa_v1_spec,
 }
 
 KIND_DOCS = {

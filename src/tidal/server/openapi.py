@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tidal.api.resources import RESOURCES
-from tidal.server.openapi_kinds import schemas
+from tidal.server.openapi_kinds import EXTRA_ROWS, schemas
 
 Obj = dict[str, Any]
 _PARAMS = [
@@ -24,7 +24,7 @@ def _gv_path(group: str, version: str) -> str:
 
 def index() -> Obj:
     paths: Obj = {}
-    for r in RESOURCES:
+    for r in (*RESOURCES, *EXTRA_ROWS):
         p = _gv_path(r.group, r.version)
         paths.setdefault(p, {"serverRelativeURL": f"/openapi/v3/{p}?hash=0"})
     return {"paths": paths}
@@ -32,7 +32,7 @@ def index() -> Obj:
 
 def document(gv_path: str) -> Obj | None:
     """The document for `api/v1` or `apis/<g>/<v>`; None when not served."""
-    rows = [r for r in RESOURCES if _gv_path(r.group, r.version) == gv_path]
+    rows = [r for r in (*RESOURCES, *EXTRA_ROWS) if _gv_path(r.group, r.version) == gv_path]
     if not rows:
         return None
     paths: Obj = {}

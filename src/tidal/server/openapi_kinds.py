@@ -16,6 +16,13 @@ from tidal.server.schema import ANY, SCHEMAS
 
 Obj = dict[str, Any]
 _CORE_GROUPS = ("apps", "autoscaling", "batch", "policy")
+# kinds served beside the resource table (tidal.server.builtin) that `kubectl apply` validates
+EXTRA_ROWS = (
+    ResourceType(
+        "autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+    ),
+)  # fmt: skip
 
 
 def schema_name(r: ResourceType) -> str:
@@ -50,7 +57,7 @@ def _derived(kind: str, node: Any, path: str) -> Obj:
 
 def kind_schema(r: ResourceType) -> Obj:
     """The schema of one kind, GVK extension included."""
-    spec = SPECS.get((r.group, r.kind))
+    spec = SPECS.get((r.group, r.version, r.kind))
     if spec is not None:
         out: Obj = {
             "type": "object",
