@@ -71,6 +71,7 @@ async def hpa_pipeline(home: Path, prof: Profile, deployment: str) -> AsyncItera
     from tidal.controllers.deployment import DeploymentController
     from tidal.controllers.hpa import HPAController
     from tidal.controllers.loop import Loop
+    from tidal.controllers.replicaset import ReplicaSetController
     from tidal.metrics.resource import ResourceSampler
     from tidal.pods.runner import PodRunner, RunnerSettings
     from tidal.server.inprocess import InProcessClient
@@ -93,15 +94,18 @@ async def hpa_pipeline(home: Path, prof: Profile, deployment: str) -> AsyncItera
     holder["sampler"] = sampler
     tasks = [asyncio.create_task(runner.run()), asyncio.create_task(sampler.run())]
     deploy_loop = Loop(client, DeploymentController(client), resync_s=5.0)
+    rs_loop = Loop(client, ReplicaSetController(client), resync_s=5.0)
     hpa_loop = Loop(client, HPAController(client, profile=prof), resync_s=prof.sync_period_s)
     try:
         await deploy_loop.start()
+        await rs_loop.start()
         await hpa_loop.start()
         yield client
     finally:
         await hpa_loop.stop()
         await _remove_pods(client, runner, deployment)
         await deploy_loop.stop()
+        await rs_loop.stop()
         for t in tasks:
             t.cancel()
         await runner.stop()

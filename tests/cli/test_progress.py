@@ -13,7 +13,8 @@ import pytest
 
 from tidal.cli.progress import ProgressLine, Status, status
 
-OWNER = [{"kind": "Deployment", "name": "m-predictor", "controller": True}]
+# pods are the Deployment's through its ReplicaSet `<deployment>-<pod-template-hash>`
+OWNER = [{"kind": "ReplicaSet", "name": "m-predictor-abc", "controller": True}]
 
 
 def dep(replicas: int | None = 2) -> dict:
@@ -33,7 +34,8 @@ def pod(name: str, *, scheduled: bool = True, running: bool = False, ready: bool
     if exit_code is not None:
         cs["lastState"] = {"terminated": {"exitCode": exit_code}}
     return {
-        "metadata": {"name": name, "namespace": "default", "ownerReferences": OWNER},
+        "metadata": {"name": name, "namespace": "default", "ownerReferences": OWNER,
+                     "labels": {"pod-template-hash": "abc"}},
         "spec": {"nodeName": "tidal-node"} if scheduled else {},
         "status": {"phase": "Running" if running else "Pending", "conditions": conds,
                    "containerStatuses": [cs] if (running or waiting) else []},

@@ -16,6 +16,7 @@ from tidal.controllers.deployment import DeploymentController
 from tidal.controllers.endpoints import EndpointsController
 from tidal.controllers.inferenceservice import InferenceServiceController
 from tidal.controllers.loop import Loop
+from tidal.controllers.replicaset import ReplicaSetController
 from tidal.server.inprocess import InProcessClient
 from tidal.server.registry import Registry
 
@@ -80,6 +81,7 @@ def test_isvc_to_ready_and_scaled(tmp_path: Path) -> None:
         loops = [
             Loop(client, InferenceServiceController(client, python="python"), resync_s=1),
             Loop(client, DeploymentController(client), resync_s=1),
+            Loop(client, ReplicaSetController(client), resync_s=1),
             Loop(client, EndpointsController(client), resync_s=1),
         ]
         for lp in loops:

@@ -465,7 +465,13 @@ def test_get_every_kind_and_format(session: Session) -> None:
     assert re.search(r"Normal\s+Scheduled\s+pod/\S+\s+Successfully assigned default/", events)
 
     everything = s.out("get", "all")
-    for prefix in ("pod/", "service/", "deployment.apps/", "horizontalpodautoscaler.autoscaling/"):
+    for prefix in (
+        "pod/",
+        "service/",
+        "deployment.apps/",
+        "replicaset.apps/",
+        "horizontalpodautoscaler.autoscaling/",
+    ):
         assert re.search(rf"^{re.escape(prefix)}{PREDICTOR}", everything, re.M), everything
 
     assert s.out("get", "isvc", "-o", "name") == (f"inferenceservice.serving.kserve.io/{NAME}\n")
@@ -528,7 +534,7 @@ def test_apply_twice_describe_and_delete(session: Session) -> None:
         rf"^Name:\s+{pod.split('/')[1]}$",
         r"^Node:\s+tidal-node/127\.0\.0\.1$",
         r"^Status:\s+Running$",
-        r"^Controlled By:\s+Deployment/ticker$",
+        r"^Controlled By:\s+ReplicaSet/ticker-\w+$",  # the Deployment's ReplicaSet
         r"^    State:\s+Running$",
         r"^    Ready:\s+True$",
         r"^    Restart Count:\s+0$",

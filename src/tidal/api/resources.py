@@ -96,6 +96,16 @@ RESOURCES: tuple[ResourceType, ...] = (
         categories=("all",),
         subresources=("scale", "status"),
     ),
+    ResourceType(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        short_names=("rs",),
+        categories=("all",),
+        subresources=("scale", "status"),
+    ),
     ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision"),
     ResourceType(
         "autoscaling",

@@ -46,8 +46,11 @@ def _cond(obj: Obj | None, ctype: str) -> Obj:
 
 
 def _owned_by(pod: Obj, deployment: str) -> bool:
-    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
-    return any(r.get("kind") == "Deployment" and r.get("name") == deployment for r in refs)
+    """A pod of the Deployment: controlled by its ReplicaSet `<deployment>-<pod-template-hash>`."""
+    meta = pod.get("metadata") or {}
+    rs = f"{deployment}-{(meta.get('labels') or {}).get('pod-template-hash', '')}"
+    refs = meta.get("ownerReferences") or []
+    return any(r.get("kind") == "ReplicaSet" and r.get("name") == rs for r in refs)
 
 
 def _pod_failure(pod: Obj) -> str:

@@ -1,35 +1,34 @@
-"""Deployment → Pods, as the Kubernetes deployment and replica-set controllers do it together.
+"""Deployment → ReplicaSets, as kubernetes' deployment controller does it: one ReplicaSet per pod
+template (`<deployment>-<pod-template-hash>`, labelled with the hash, carrying the revision and
+the desired/max replicas annotations, controlled by the Deployment); the ReplicaSet controller
+(`tidal.controllers.replicaset`) makes the pods. A rolling update grows the new ReplicaSet and
+shrinks the old ones within maxSurge/maxUnavailable; a paused Deployment only scales; old
+ReplicaSets scaled to zero are the rollout history (`kubectl rollout history|undo`), trimmed to
+`revisionHistoryLimit`.
 
-tidal has no ReplicaSet objects: a Deployment owns its pods directly, and the replica set of
-Kubernetes survives as the pod-template-hash (`<deployment>-<hash>` is the name the events give).
-Pure parts: the template hash, pod names, the choice of victims on scale-down (not-ready first,
-newest first, as `controller.ActivePods`), the rolling-update plan (maxSurge/maxUnavailable) and
-the status. The controller gathers the Deployment and its pods, and applies the plan.
+Pure parts here: the template hash, the ReplicaSet a Deployment renders, the status and its
+conditions; the arithmetic is in `tidal.controllers.rollout`. The controller gathers the
+Deployment and its ReplicaSets and applies the sizes.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from tidal.api.client import ApiClient, Obj
-from tidal.api.conditions import keep_transition_times
 from tidal.api.errors import Conflict, NotFound
 from tidal.api.events import make_event
-from tidal.api.meta import parse_time, rfc3339
+from tidal.api.meta import parse_time, rfc3339, selector_string
+from tidal.controllers import rollout as ro
 from tidal.controllers.loop import Key, Loop, Watch
+from tidal.controllers.replicaset import ALPHANUMS, controlled_by, owner_reference
 
 COMPONENT = "deployment-controller"
 HASH_LABEL = "pod-template-hash"
-# Kubernetes' rand.SafeEncodeString alphabet (no vowels, no confusable digits).
-ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 # ---- pure: names --------------------------------------------------------------------------------
@@ -50,250 +49,264 @@ def template_hash(template: Obj) -> str:
     return safe_encode(str(fnv32a(orjson.dumps(template, option=orjson.OPT_SORT_KEYS))))
 
 
-def pod_suffix(rng: random.Random) -> str:
-    """The 5 characters `generateName` appends."""
-    return "".join(rng.choice(ALPHANUMS) for _ in range(5))
+def without_hash(template: Obj) -> Obj:
+    """A template minus the pod-template-hash label (`EqualIgnoreHash`, kubectl's undo)."""
+    t = copy.deepcopy(template or {})
+    labels = (t.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop(HASH_LABEL, None)
+    return t
 
 
-def pod_name(deployment: str, hash_: str, suffix: str) -> str:
-    return f"{deployment}-{hash_}-{suffix}"
+def rs_view(rs: Obj) -> ro.RSView:
+    meta = rs.get("metadata") or {}
+    ann = meta.get("annotations") or {}
 
+    def num(key: str) -> int | None:
+        try:
+            return int(ann[key])
+        except (KeyError, TypeError, ValueError):
+            return None
 
-# ---- pure: pods as the decisions see them --------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PodView:
-    name: str
-    hash: str
-    phase: str = "Pending"
-    ready: bool = False
-    ready_since: float | None = None
-    created: float = 0.0
-    restarts: int = 0
-    assigned: bool = True
-    terminating: bool = False
-
-    @property
-    def active(self) -> bool:
-        return not self.terminating and self.phase not in ("Succeeded", "Failed")
-
-
-def pod_view(pod: Obj) -> PodView:
-    meta = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    ready_cond = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
-    ready = bool(ready_cond and ready_cond.get("status") == "True")
-    return PodView(
+    return ro.RSView(
         name=meta.get("name", ""),
-        hash=(meta.get("labels") or {}).get(HASH_LABEL, ""),
-        phase=status.get("phase") or "Pending",
-        ready=ready,
-        ready_since=parse_time(ready_cond.get("lastTransitionTime")) if ready else None,
+        replicas=int((rs.get("spec") or {}).get("replicas", 0) or 0),
+        available=int((rs.get("status") or {}).get("availableReplicas", 0) or 0),
         created=parse_time(meta.get("creationTimestamp")) or 0.0,
-        restarts=sum(c.get("restartCount", 0) for c in status.get("containerStatuses") or []),
-        assigned=bool((pod.get("spec") or {}).get("nodeName")),
-        terminating=bool(meta.get("deletionTimestamp")),
+        revision=num(ro.REVISION) or 0,
+        max_replicas=num(ro.MAX_REPLICAS),
+        desired=num(ro.DESIRED_REPLICAS),
     )
 
 
-_PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
-
-
-def deletion_rank(p: PodView) -> tuple[Any, ...]:
-    """Sort key: smaller is deleted first (kubernetes `controller.ActivePods.Less`): unassigned
-    before assigned, Pending < Unknown < Running, not ready before ready, ready for less time
-    before longer, more restarts before fewer, newer before older."""
-    return (
-        p.assigned,
-        _PHASE_RANK.get(p.phase, 3),
-        p.ready,
-        -(p.ready_since or 0.0) if p.ready else 0.0,
-        -p.restarts,
-        -p.created,
+def find_new(deployment: Obj, rs_list: Iterable[Obj]) -> Obj | None:
+    """The ReplicaSet whose template is the Deployment's (the oldest, if several)."""
+    want = without_hash((deployment.get("spec") or {}).get("template") or {})
+    same = [rs for rs in rs_list if without_hash((rs.get("spec") or {}).get("template")) == want]
+    same.sort(
+        key=lambda rs: (rs["metadata"].get("creationTimestamp") or "", rs["metadata"]["name"])
     )
+    return same[0] if same else None
 
 
-def choose_victims(pods: Iterable[PodView], n: int) -> list[PodView]:
-    return sorted(pods, key=deletion_rank)[: max(n, 0)]
+def rs_annotations(deployment: Obj, revision: int, surge: int, base: Obj | None = None) -> Obj:
+    """What the deployment controller writes on its ReplicaSet: the Deployment's annotations
+    (change-cause included, last-applied and its own bookkeeping excluded), the revision, and the
+    sizes it was made for."""
+    replicas = int((deployment.get("spec") or {}).get("replicas", 1))
+    out = dict(base or {})
+    for k, v in ((deployment.get("metadata") or {}).get("annotations") or {}).items():
+        if k not in ro.SKIP_COPY:
+            out[k] = v
+    old_rev = out.get(ro.REVISION)
+    if not (isinstance(old_rev, str) and old_rev.isdigit() and int(old_rev) >= revision):
+        out[ro.REVISION] = str(revision)
+    out[ro.DESIRED_REPLICAS] = str(replicas)
+    out[ro.MAX_REPLICAS] = str(replicas + surge)
+    return out
 
 
-def resolve_int_or_percent(value: Any, total: int, *, round_up: bool) -> int:
-    if value is None:
-        value = "25%"
-    if isinstance(value, str) and value.endswith("%"):
-        x = int(value[:-1]) * total / 100
-        return math.ceil(x) if round_up else math.floor(x)
-    return int(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    create: int
-    delete: tuple[str, ...]
-    events: tuple[str, ...]
-
-
-def plan(
-    deployment: str,
-    replicas: int,
-    new_hash: str,
-    pods: Iterable[PodView],
-    *,
-    max_surge: Any = "25%",
-    max_unavailable: Any = "25%",
-    recreate: bool = False,
-) -> Plan:
-    """What to do now: how many pods of the current template to create, which to delete, and the
-    `ScalingReplicaSet` messages. A rolling update surges new pods and removes old ones only while
-    the minimum availability holds."""
-    active = [p for p in pods if p.active]
-    new = [p for p in active if p.hash == new_hash]
-    old = [p for p in active if p.hash != new_hash]
-    create = 0
-    delete: list[PodView] = []
-    if not old:
-        if len(new) < replicas:
-            create = replicas - len(new)
-        elif len(new) > replicas:
-            delete = choose_victims(new, len(new) - replicas)
-    elif recreate:
-        delete = list(old)
-    else:
-        surge = resolve_int_or_percent(max_surge, replicas, round_up=True)
-        unavailable = resolve_int_or_percent(max_unavailable, replicas, round_up=False)
-        if surge == 0 and unavailable == 0:
-            surge = 1
-        if len(new) > replicas:
-            delete = choose_victims(new, len(new) - replicas)
-        else:
-            create = max(0, min(replicas + surge - len(active), replicas - len(new)))
-        min_available = replicas - unavailable
-        new_unavailable = sum(1 for p in new if not p.ready)
-        budget = len(active) - min_available - new_unavailable
-        if budget > 0:
-            unhealthy = [p for p in choose_victims(old, len(old)) if not p.ready][:budget]
-            delete += unhealthy
-            budget -= len(unhealthy)
-            ready_total = sum(1 for p in active if p.ready)
-            can = min(budget, ready_total - min_available)
-            healthy = [p for p in old if p.ready]
-            delete += choose_victims(healthy, can)
-    events = _events(deployment, new_hash, active, create, delete)
-    return Plan(create, tuple(p.name for p in delete), events)
-
-
-def _events(
-    deployment: str, new_hash: str, active: list[PodView], create: int, delete: list[PodView]
-) -> tuple[str, ...]:
-    counts: dict[str, int] = {}
-    for p in active:
-        counts[p.hash] = counts.get(p.hash, 0) + 1
-    msgs: list[str] = []
-    if create:
-        before = counts.get(new_hash, 0)
-        msgs.append(
-            f"Scaled up replica set {deployment}-{new_hash} from {before} to {before + create}"
-        )
-    removed: dict[str, int] = {}
-    for p in delete:
-        removed[p.hash] = removed.get(p.hash, 0) + 1
-    for h, n in removed.items():
-        before = counts[h]
-        msgs.append(f"Scaled down replica set {deployment}-{h} from {before} to {before - n}")
-    return tuple(msgs)
-
-
-def render_pod(deployment: Obj, hash_: str, suffix: str) -> Obj:
-    """The Pod the Deployment's template describes, owned by the Deployment."""
+def render_replicaset(deployment: Obj, replicas: int, revision: int, surge: int) -> Obj:
+    """The new ReplicaSet for the Deployment's current template."""
     meta = deployment["metadata"]
-    template = copy.deepcopy(deployment["spec"].get("template") or {})
-    tmeta = template.get("metadata") or {}
-    labels = dict(tmeta.get("labels") or {})
-    labels[HASH_LABEL] = hash_
-    pod_meta: Obj = {
-        "name": pod_name(meta["name"], hash_, suffix),
-        "namespace": meta.get("namespace") or "default",
-        "labels": labels,
-        "ownerReferences": [
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": meta["name"],
-                "uid": meta.get("uid", ""),
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ],
+    spec = deployment.get("spec") or {}
+    template = copy.deepcopy(spec.get("template") or {})
+    hash_ = template_hash(template)
+    tmeta = template.setdefault("metadata", {})
+    tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH_LABEL: hash_}
+    selector = copy.deepcopy(spec.get("selector") or {})
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: hash_}
+    rs_spec: Obj = {"replicas": replicas, "selector": selector, "template": template}
+    if spec.get("minReadySeconds"):
+        rs_spec["minReadySeconds"] = spec["minReadySeconds"]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{meta['name']}-{hash_}",
+            "namespace": meta.get("namespace") or "default",
+            "labels": dict(tmeta["labels"]),
+            "annotations": rs_annotations(deployment, revision, surge),
+            "ownerReferences": [owner_reference(deployment)],
+        },
+        "spec": rs_spec,
     }
-    if tmeta.get("annotations"):
-        pod_meta["annotations"] = dict(tmeta["annotations"])
-    spec = template.get("spec") or {}
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
 
 
-def render_status(deployment: Obj, new_hash: str, pods: Iterable[PodView]) -> Obj:
-    """Deployment `status`: replica counts and the Available/Progressing conditions (messages as
-    the deployment controller writes them). Transition times are filled by `keep_transition_times`."""
+# ---- pure: status -------------------------------------------------------------------------------
+def _cond(type_: str, status: str, reason: str, message: str) -> Obj:
+    return {"type": type_, "status": status, "reason": reason, "message": message}
+
+
+def counts(deployment: Obj, rs_list: Iterable[Obj], new: Obj | None) -> Obj:
+    """Replica counts (`calculateStatus`), summed over the ReplicaSets' statuses."""
+    spec = deployment.get("spec") or {}
+    sts = [rs.get("status") or {} for rs in rs_list]
+    available = sum(int(s.get("availableReplicas", 0) or 0) for s in sts)
+    out: Obj = {
+        "observedGeneration": (deployment.get("metadata") or {}).get("generation", 1),
+        "replicas": sum(int(s.get("replicas", 0) or 0) for s in sts),
+        "updatedReplicas": int(((new or {}).get("status") or {}).get("replicas", 0) or 0),
+        "readyReplicas": sum(int(s.get("readyReplicas", 0) or 0) for s in sts),
+        "availableReplicas": available,
+    }
+    unavailable = max(int(spec.get("replicas", 1)) - available, 0)
+    if unavailable:
+        out["unavailableReplicas"] = unavailable
+    return out
+
+
+def available_condition(deployment: Obj, available: int) -> Obj:
     spec = deployment.get("spec") or {}
     replicas = int(spec.get("replicas", 1))
-    unavailable_ok = resolve_int_or_percent(
-        ((spec.get("strategy") or {}).get("rollingUpdate") or {}).get("maxUnavailable"),
-        replicas,
-        round_up=False,
+    strategy = spec.get("strategy") or {}
+    unavailable = 0
+    if strategy.get("type") != "Recreate" and replicas > 0:
+        ru = strategy.get("rollingUpdate") or {}
+        unavailable = min(
+            ro.fenceposts(ru.get("maxSurge"), ru.get("maxUnavailable"), replicas)[1], replicas
+        )
+    if available >= replicas - unavailable:
+        return _cond(
+            "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."
+        )
+    return _cond(
+        "Available",
+        "False",
+        "MinimumReplicasUnavailable",
+        "Deployment does not have minimum availability.",
     )
-    active = [p for p in pods if p.active]
-    updated = sum(1 for p in active if p.hash == new_hash)
-    ready = sum(1 for p in active if p.ready)
-    rs = f"{deployment['metadata']['name']}-{new_hash}"
-    available_ok = ready >= replicas - unavailable_ok
-    complete = updated == replicas and len(active) == replicas and ready == replicas
-    status: Obj = {
-        "observedGeneration": (deployment.get("metadata") or {}).get("generation", 1),
-        "replicas": len(active),
-        "updatedReplicas": updated,
-        "readyReplicas": ready,
-        "availableReplicas": ready,
-        "conditions": [
-            {
-                "type": "Available",
-                "status": "True" if available_ok else "False",
-                "reason": "MinimumReplicasAvailable"
-                if available_ok
-                else "MinimumReplicasUnavailable",
-                "message": "Deployment has minimum availability."
-                if available_ok
-                else "Deployment does not have minimum availability.",
-            },
-            {
-                "type": "Progressing",
-                "status": "True",
-                "reason": "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-                "message": f'ReplicaSet "{rs}" has successfully progressed.'
-                if complete
-                else f'ReplicaSet "{rs}" is progressing.',
-            },
-        ],
-    }
-    if len(active) - ready > 0:
-        status["unavailableReplicas"] = len(active) - ready
-    return status
 
 
-def selector_string(match_labels: dict[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
-
-
-def owned_by(pod: Obj, uid: str) -> bool:
-    return any(
-        r.get("uid") == uid and r.get("controller")
-        for r in (pod.get("metadata") or {}).get("ownerReferences") or []
+def complete(deployment: Obj, st: Obj) -> bool:
+    """`DeploymentComplete`: every replica updated and available, the generation observed."""
+    replicas = int((deployment.get("spec") or {}).get("replicas", 1))
+    return (
+        st["updatedReplicas"] == replicas
+        and st["replicas"] == replicas
+        and st["availableReplicas"] == replicas
+        and st["observedGeneration"] >= (deployment.get("metadata") or {}).get("generation", 1)
     )
+
+
+def progressed(old: Obj, new: Obj) -> bool:
+    """`DeploymentProgressing`: more updated, ready or available pods, or fewer old ones."""
+    old_old = old.get("replicas", 0) - old.get("updatedReplicas", 0)
+    new_old = new["replicas"] - new["updatedReplicas"]
+    return (
+        new["updatedReplicas"] > old.get("updatedReplicas", 0)
+        or new_old < old_old
+        or new["readyReplicas"] > old.get("readyReplicas", 0)
+        or new["availableReplicas"] > old.get("availableReplicas", 0)
+    )
+
+
+def progressing_condition(
+    deployment: Obj,
+    st: Obj,
+    *,
+    new_rs: str | None,
+    created: bool,
+    rollout: bool,
+    now: str,
+) -> Obj | None:
+    """The Progressing condition as the deployment controller moves it: DeploymentPaused /
+    DeploymentResumed (`checkPausedConditions`), NewReplicaSetCreated or FoundNewReplicaSet, then
+    ReplicaSetUpdated while it progresses and NewReplicaSetAvailable once complete. `now` stamps
+    what changes; times of what does not are kept."""
+    old_status = deployment.get("status") or {}
+    current = next(
+        (c for c in old_status.get("conditions") or [] if c.get("type") == "Progressing"), None
+    )
+    cond = current
+    paused = bool((deployment.get("spec") or {}).get("paused"))
+    if paused and (cond is None or cond.get("reason") != "DeploymentPaused"):
+        cond = _cond("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused")
+    elif not paused and cond is not None and cond.get("reason") == "DeploymentPaused":
+        cond = _cond("Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed")
+    forced = False
+    if rollout and not paused:
+        if created and new_rs:
+            cond = _cond(
+                "Progressing", "True", "NewReplicaSetCreated", f'Created new replica set "{new_rs}"'
+            )
+        elif cond is None and new_rs:
+            cond = _cond(
+                "Progressing", "True", "FoundNewReplicaSet", f'Found new replica set "{new_rs}"'
+            )
+        done = (
+            st["replicas"] == st["updatedReplicas"]
+            and cond is not None
+            and cond.get("reason") == "NewReplicaSetAvailable"
+        )
+        if not done and new_rs:
+            if complete(deployment, st):
+                cond = _cond(
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetAvailable",
+                    f'ReplicaSet "{new_rs}" has successfully progressed.',
+                )
+            elif progressed(old_status, st):
+                cond = _cond(
+                    "Progressing",
+                    "True",
+                    "ReplicaSetUpdated",
+                    f'ReplicaSet "{new_rs}" is progressing.',
+                )
+                forced = True
+    if cond is None:
+        return None
+    out = {k: cond[k] for k in ("type", "status", "reason", "message")}
+    same_status = current is not None and current.get("status") == out["status"]
+    same = same_status and current.get("reason") == out["reason"]  # type: ignore[union-attr]
+    keep_t = current.get("lastTransitionTime") if same_status else None  # type: ignore[union-attr]
+    keep_u = current.get("lastUpdateTime") if same and not forced else None  # type: ignore[union-attr]
+    out["lastUpdateTime"] = keep_u or now
+    out["lastTransitionTime"] = keep_t or now
+    return out
+
+
+def render_status(
+    deployment: Obj,
+    rs_list: list[Obj],
+    new: Obj | None,
+    *,
+    created: bool,
+    rollout: bool,
+    now: float,
+) -> Obj:
+    """Deployment `status`: counts and the Available/Progressing conditions, with Kubernetes'
+    reasons and messages."""
+    st = counts(deployment, rs_list, new)
+    stamp = rfc3339(now)
+    old_conds = {c.get("type"): c for c in (deployment.get("status") or {}).get("conditions") or []}
+    avail = available_condition(deployment, st["availableReplicas"])
+    prev = old_conds.get("Available")
+    if prev is not None and prev.get("status") == avail["status"]:
+        avail["lastTransitionTime"] = prev.get("lastTransitionTime") or stamp
+        same = prev.get("reason") == avail["reason"]
+        avail["lastUpdateTime"] = (prev.get("lastUpdateTime") if same else None) or stamp
+    else:
+        avail["lastUpdateTime"] = avail["lastTransitionTime"] = stamp
+    conds = [avail]
+    prog = progressing_condition(
+        deployment,
+        st,
+        new_rs=(new or {}).get("metadata", {}).get("name"),
+        created=created,
+        rollout=rollout,
+        now=stamp,
+    )
+    if prog is not None:
+        conds.append(prog)
+    st["conditions"] = conds
+    return st
 
 
 # ---- the controller -----------------------------------------------------------------------------
-def _owner_keys(pod: Obj, _loop: Loop) -> Iterable[Key]:
-    meta = pod.get("metadata") or {}
+def _owner_keys(rs: Obj, _loop: Loop) -> Iterable[Key]:
+    meta = rs.get("metadata") or {}
     for r in meta.get("ownerReferences") or []:
         if r.get("kind") == "Deployment" and r.get("controller"):
             yield (meta.get("namespace") or "default", r.get("name", ""))
@@ -301,18 +314,11 @@ def _owner_keys(pod: Obj, _loop: Loop) -> Iterable[Key]:
 
 class DeploymentController:
     name = "deployment"
-    watches = (Watch("Deployment"), Watch("Pod", _owner_keys))
+    watches = (Watch("Deployment"), Watch("ReplicaSet", _owner_keys))
 
-    def __init__(
-        self,
-        client: ApiClient,
-        *,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-    ) -> None:
+    def __init__(self, client: ApiClient, *, clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.clock = clock
-        self.rng = rng or random.Random()
 
     async def reconcile(self, key: Key, loop: Loop) -> float | None:
         ns, name = key
@@ -321,65 +327,189 @@ class DeploymentController:
         except NotFound:
             return None
         meta = dep["metadata"]
-        if meta.get("deletionTimestamp"):
-            return None
         spec = dep.get("spec") or {}
-        selector = (spec.get("selector") or {}).get("matchLabels") or {}
-        listed = await self.client.list("Pod", ns, label_selector=selector_string(selector))
-        pods = [p for p in listed.get("items", []) if owned_by(p, meta.get("uid", ""))]
-        views = [pod_view(p) for p in pods]
-        new_hash = template_hash(spec.get("template") or {})
-        strategy = spec.get("strategy") or {}
-        rolling = strategy.get("rollingUpdate") or {}
-        replicas = int(spec.get("replicas", 1))
-        p = plan(
-            name,
-            replicas,
-            new_hash,
-            views,
-            max_surge=rolling.get("maxSurge", "25%"),
-            max_unavailable=rolling.get("maxUnavailable", "25%"),
-            recreate=strategy.get("type") == "Recreate",
-        )
+        sel = selector_string(spec.get("selector"))
+        listed = await self.client.list("ReplicaSet", ns, label_selector=sel or None)
+        rs_list = [rs for rs in listed.get("items", []) if controlled_by(rs, meta.get("uid", ""))]
         now = self.clock()
-        for msg in p.events:
-            await self._event(dep, msg, now)
-        for _ in range(p.create):
-            await self._create_pod(dep, new_hash)
-        for victim in p.delete:
+        if meta.get("deletionTimestamp"):  # syncStatusOnly
+            await self._write_status(dep, rs_list, find_new(dep, rs_list), False, False, now)
+            return None
+        replicas = int(spec.get("replicas", 1))
+        strategy = spec.get("strategy") or {}
+        recreate = strategy.get("type") == "Recreate"
+        ru = strategy.get("rollingUpdate") or {}
+        surge, unavailable = (
+            (0, 0)
+            if recreate
+            else ro.fenceposts(ru.get("maxSurge"), ru.get("maxUnavailable"), replicas)
+        )
+        new = find_new(dep, rs_list)
+        old = [rs for rs in rs_list if rs is not new]
+        views = [rs_view(rs) for rs in rs_list]
+        created = False
+        rollout = not spec.get("paused") and not ro.is_scaling_event(replicas, views)
+        if new is not None:
+            new = await self._sync_revision(dep, new, old, surge)
+        if not rollout:
+            # paused, or spec.replicas changed: scale what exists (`sync`), no new ReplicaSet
+            sizes = ro.scaled_sizes(
+                replicas,
+                surge,
+                rs_view(new) if new else None,
+                [rs_view(rs) for rs in old],
+                int((dep.get("status") or {}).get("replicas", 0) or 0),
+                rolling=not recreate,
+            )
+            rs_list = await self._apply_sizes(dep, [*old, *([new] if new else [])], sizes, surge)
+        elif recreate:
+            rs_list, new, created = await self._recreate(dep, rs_list, new, old)
+        else:
+            rs_list, new, created = await self._rolling(dep, rs_list, new, old, surge, unavailable)
+        new_name = (new or {}).get("metadata", {}).get("name")
+        old_views = [rs_view(rs) for rs in rs_list if rs["metadata"]["name"] != new_name]
+        for victim in ro.history_victims(old_views, spec.get("revisionHistoryLimit")):
             try:
-                await self.client.delete("Pod", victim, ns)
+                await self.client.delete("ReplicaSet", victim, ns)
             except NotFound:
                 pass
-        if p.create or p.delete:
-            listed = await self.client.list("Pod", ns, label_selector=selector_string(selector))
-            views = [
-                pod_view(x) for x in listed.get("items", []) if owned_by(x, meta.get("uid", ""))
-            ]
-        await self._write_status(dep, render_status(dep, new_hash, views), now)
-        rolling_in_progress = any(v.active and v.hash != new_hash for v in views)
-        return 1.0 if rolling_in_progress else None
+            rs_list = [rs for rs in rs_list if rs["metadata"]["name"] != victim]
+        await self._write_status(dep, rs_list, new, created, rollout, now)
+        return None
 
-    async def _create_pod(self, dep: Obj, new_hash: str) -> None:
-        for _ in range(5):
-            pod = render_pod(dep, new_hash, pod_suffix(self.rng))
-            try:
-                await self.client.create(pod)
-                return
-            except Conflict:  # AlreadyExists: the random suffix collided
+    async def _sync_revision(self, dep: Obj, new: Obj, old: list[Obj], surge: int) -> Obj:
+        """The existing new ReplicaSet gets the next revision when an older template returns
+        (`rollout undo`), and the Deployment the same revision annotation."""
+        revision = ro.next_revision(rs_view(rs) for rs in old)
+        meta = new["metadata"]
+        ann = meta.get("annotations") or {}
+        want = rs_annotations(dep, max(rs_view(new).revision, revision), surge, ann)
+        want[ro.DESIRED_REPLICAS] = ann.get(ro.DESIRED_REPLICAS, want[ro.DESIRED_REPLICAS])
+        want[ro.MAX_REPLICAS] = ann.get(ro.MAX_REPLICAS, want[ro.MAX_REPLICAS])
+        if want != ann:
+            new = await self.client.update({**new, "metadata": {**meta, "annotations": want}})
+        await self._set_dep_revision(dep, want[ro.REVISION])
+        return new
+
+    async def _set_dep_revision(self, dep: Obj, revision: str) -> None:
+        ann = dep["metadata"].get("annotations") or {}
+        if ann.get(ro.REVISION) != revision:
+            patch = {"metadata": {"annotations": {ro.REVISION: revision}}}
+            got = await self.client.patch("Deployment", dep["metadata"]["name"], patch,
+                                          dep["metadata"].get("namespace"))  # fmt: skip
+            dep["metadata"] = got["metadata"]
+
+    async def _ensure_new(
+        self, dep: Obj, new: Obj | None, old: list[Obj], replicas: int, surge: int
+    ) -> tuple[Obj, bool]:
+        if new is not None:
+            return new, False
+        revision = ro.next_revision(rs_view(rs) for rs in old)
+        body = render_replicaset(dep, replicas, revision, surge)
+        try:
+            created = await self.client.create(body)
+        except Conflict:  # a ReplicaSet of that name exists but is not this template's
+            created = await self.client.get(
+                "ReplicaSet", body["metadata"]["name"], body["metadata"]["namespace"]
+            )
+            if not controlled_by(created, dep["metadata"].get("uid", "")):
+                raise
+            return created, False
+        await self._set_dep_revision(dep, str(revision))
+        if replicas > 0:
+            await self._event(dep, ro.scaling_message(body["metadata"]["name"], 0, replicas))
+        return created, True
+
+    async def _rolling(
+        self,
+        dep: Obj,
+        rs_list: list[Obj],
+        new: Obj | None,
+        old: list[Obj],
+        surge: int,
+        unavailable: int,
+    ) -> tuple[list[Obj], Obj | None, bool]:
+        replicas = int((dep.get("spec") or {}).get("replicas", 1))
+        old_views = [rs_view(rs) for rs in old]
+        new_view = rs_view(new) if new is not None else ro.RSView(name="", replicas=0)
+        all_views = [*old_views, *([new_view] if new is not None else [])]
+        size = ro.new_rs_replicas(replicas, surge, all_views, new_view)
+        new, created = await self._ensure_new(dep, new, old, size, surge)
+        name = new["metadata"]["name"]
+        grown = ro.RSView(name=name, replicas=size, available=new_view.available)
+        sizes = {name: size, **ro.old_rs_sizes(replicas, unavailable, old_views, grown)}
+        rs_list = await self._apply_sizes(dep, [*old, new], sizes, surge)
+        new = next(rs for rs in rs_list if rs["metadata"]["name"] == new["metadata"]["name"])
+        return rs_list, new, created
+
+    async def _recreate(
+        self, dep: Obj, rs_list: list[Obj], new: Obj | None, old: list[Obj]
+    ) -> tuple[list[Obj], Obj | None, bool]:
+        replicas = int((dep.get("spec") or {}).get("replicas", 1))
+        old = await self._apply_sizes(dep, old, {rs["metadata"]["name"]: 0 for rs in old}, 0)
+        if await self._old_pods_running(dep, old):
+            return [*old, *([new] if new else [])], new, False
+        new, created = await self._ensure_new(dep, new, old, replicas, 0)
+        [new] = await self._apply_sizes(dep, [new], {new["metadata"]["name"]: replicas}, 0)
+        return [*old, new], new, created
+
+    async def _old_pods_running(self, dep: Obj, old: list[Obj]) -> bool:
+        uids = {rs["metadata"].get("uid") for rs in old}
+        ns = dep["metadata"].get("namespace") or "default"
+        sel = selector_string((dep.get("spec") or {}).get("selector"))
+        pods = (await self.client.list("Pod", ns, label_selector=sel or None)).get("items", [])
+        return any(
+            any(controlled_by(p, u or "") for u in uids)
+            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            for p in pods
+        )
+
+    async def _apply_sizes(
+        self, dep: Obj, rs_list: list[Obj], sizes: dict[str, int], surge: int
+    ) -> list[Obj]:
+        """Scale each ReplicaSet to its size (annotations with it), with the event."""
+        replicas = int((dep.get("spec") or {}).get("replicas", 1))
+        out = []
+        for rs in rs_list:
+            meta = rs["metadata"]
+            before = int((rs.get("spec") or {}).get("replicas", 0) or 0)
+            after = sizes.get(meta["name"], before)
+            ann = dict(meta.get("annotations") or {})
+            want = dict(ann)
+            if after != before or after > 0:
+                want[ro.DESIRED_REPLICAS] = str(replicas)
+                want[ro.MAX_REPLICAS] = str(replicas + surge)
+            if after == before and want == ann:
+                out.append(rs)
                 continue
+            body = {
+                **rs,
+                "metadata": {**meta, "annotations": want},
+                "spec": {**(rs.get("spec") or {}), "replicas": after},
+            }
+            rs = await self.client.update(body)
+            out.append(rs)
+            if after != before:
+                await self._event(dep, ro.scaling_message(meta["name"], before, after))
+        return out
 
-    async def _event(self, dep: Obj, msg: str, now: float) -> None:
-        ev = make_event(dep, "ScalingReplicaSet", msg, now=now, component=COMPONENT)
+    async def _event(self, dep: Obj, msg: str) -> None:
+        ev = make_event(dep, "ScalingReplicaSet", msg, now=self.clock(), component=COMPONENT)
         await self.client.create(ev)
 
-    async def _write_status(self, dep: Obj, status: Obj, now: float) -> None:
-        old = dep.get("status") or {}
-        status["conditions"] = keep_transition_times(
-            old.get("conditions"), status["conditions"], rfc3339(now), update_time=True
-        )
-        if status == old:
+    async def _write_status(
+        self, dep: Obj, rs_list: list[Obj], new: Obj | None, created: bool, rollout: bool,
+        now: float,
+    ) -> None:  # fmt: skip
+        status = render_status(dep, rs_list, new, created=created, rollout=rollout, now=now)
+        if status == (dep.get("status") or {}):
             return
-        new = dict(dep)
-        new["status"] = status
-        await self.client.update(new, subresource="status")
+        try:
+            fresh = await self.client.get(
+                "Deployment", dep["metadata"]["name"], dep["metadata"].get("namespace")
+            )
+        except NotFound:
+            return
+        if fresh["metadata"].get("generation") != dep["metadata"].get("generation"):
+            return  # the spec moved on: the next reconcile sees it
+        await self.client.update({**fresh, "status": status}, subresource="status")

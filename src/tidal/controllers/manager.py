@@ -21,6 +21,7 @@ from tidal.controllers.inferenceservice import InferenceServiceController
 from tidal.controllers.kpa import KpaController
 from tidal.controllers.loop import Loop, Reconciler
 from tidal.controllers.predictive import PredictiveController
+from tidal.controllers.replicaset import ReplicaSetController
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ Factory = Callable[[ApiClient, Settings], Reconciler]
 CONTROLLERS: dict[str, Factory] = {
     "inferenceservice": lambda c, s: InferenceServiceController(c, domain=s.domain),
     "deployment": lambda c, s: DeploymentController(c),
+    "replicaset": lambda c, s: ReplicaSetController(c),
     "endpoints": lambda c, s: EndpointsController(c),
     "cronhpa": lambda c, s: CronHPAController(c),
     "predictive": lambda c, s: PredictiveController(c, profile=profiles.get(s.hpa_profile)),

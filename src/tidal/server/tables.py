@@ -382,6 +382,34 @@ DEPLOYMENT_COLUMNS = [
 ]
 
 
+def replicaset_row(rs: Obj, now: float) -> list[Any]:
+    """kubectl's `printReplicaSet`: desired, current and ready pods."""
+    spec, status = _d(rs.get("spec")), _d(rs.get("status"))
+    containers = _d(_d(spec.get("template")).get("spec")).get("containers") or []
+    return [
+        rs["metadata"]["name"],
+        int(spec.get("replicas") or 0),
+        int(status.get("replicas") or 0),
+        int(status.get("readyReplicas") or 0),
+        age(rs, now),
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        selector_string(spec.get("selector")) or "<none>",
+    ]
+
+
+REPLICASET_COLUMNS = [
+    NAME,
+    _col("Desired", "integer"),
+    _col("Current", "integer"),
+    _col("Ready", "integer"),
+    AGE,
+    _col("Containers", priority=1),
+    _col("Images", priority=1),
+    _col("Selector", priority=1),
+]
+
+
 def hpa_row(hpa: Obj, now: float) -> list[Any]:
     spec, status = _d(hpa.get("spec")), _d(hpa.get("status"))
     ref = _d(spec.get("scaleTargetRef"))
@@ -588,6 +616,7 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
     "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row),
     "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
+    "ReplicaSet": (REPLICASET_COLUMNS, replicaset_row),
     "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
     "InferenceService": (ISVC_COLUMNS, isvc_row),
     "ServingRuntime": (SERVINGRUNTIME_COLUMNS, servingruntime_row),
