@@ -6,6 +6,8 @@ validation."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tidal.api import openapi_schemas
 from tidal.api.resources import RESOURCES
@@ -260,3 +262,16 @@ def test_schema_and_strict_validation_name_the_same_fields(kind: str) -> None:
 def test_predictive_enums_match_the_controller() -> None:
     assert set(openapi_schemas.PREDICTIVE_SEASONS) == set(SEASONS)
     assert tuple(openapi_schemas.PREDICTIVE_STRATEGIES) == tuple(STRATEGIES)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(BODIES)), st.integers(min_value=4), st.binary(max_size=8))
+def test_protobuf_damaged_bodies_are_refused_or_decoded(command: str, at: int, junk: bytes) -> None:
+    """A damaged body is a ProtobufError (a 415) or an object, never another exception."""
+    raw = bytes.fromhex(BODIES[command][0])
+    at = 4 + at % (len(raw) - 4)
+    try:
+        got = decode(raw[:at] + junk + raw[at + len(junk) :])
+    except ProtobufError:
+        return
+    assert isinstance(got, dict) and isinstance(got["metadata"], dict)
