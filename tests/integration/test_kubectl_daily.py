@@ -261,5 +261,7 @@ def test_explain(session: Session) -> None:
     assert "VERSION:    v1" in out and "FIELD: targetCPUUtilizationPercentage <integer>" in out
     out = s.out("explain", "hpa.spec")
     assert "maxReplicas\t<integer>" in out
+    assert "FIELD: data <map[string]string>" in s.out("explain", "configmap.data")
+    assert "FIELD: type <string>" in s.out("explain", "secret.type")
     missing = s.kubectl("explain", "deployment.spec.nosuchfield", ok=False)
     assert missing.returncode != 0 and 'field "nosuchfield" does not exist' in missing.stderr

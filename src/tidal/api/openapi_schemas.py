@@ -211,6 +211,36 @@ def hpa_v1_spec() -> Obj:
     }
 
 
+def _string_map(description: str) -> Obj:
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": {"type": "string"},
+    }
+
+
+# kind -> the top-level fields of built-in kinds that have no spec
+TOP_FIELDS: dict[str, dict[str, Obj]] = {
+    "ConfigMap": {
+        "data": _string_map("Data contains the configuration data."),
+        "binaryData": _string_map("BinaryData contains the binary data (base64)."),
+        "immutable": _s(
+            "If true, the data cannot be updated (only the object deleted).", "boolean"
+        ),
+    },
+    "Secret": {
+        "data": _string_map("Data contains the secret data, each value base64 encoded."),
+        "stringData": _string_map(
+            "stringData allows specifying non-binary secret data in string form; it is merged "
+            "into data on write (write-only)."
+        ),
+        "type": _s('Used to facilitate programmatic handling of secret data (e.g. "Opaque").'),
+        "immutable": _s(
+            "If true, the data cannot be updated (only the object deleted).", "boolean"
+        ),
+    },
+}
+
 # (group, version, kind) -> the spec schema of tidal's own and KServe's kinds, and of the
 # autoscaling/v1 view of HPAs
 SPECS = {

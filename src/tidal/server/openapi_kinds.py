@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tidal.api.openapi_schemas import KIND_DOCS, SPECS, field_doc, top
+from tidal.api.openapi_schemas import KIND_DOCS, SPECS, TOP_FIELDS, field_doc, top
 from tidal.api.resources import ResourceType
 from tidal.server.schema import ANY, SCHEMAS
 
@@ -77,6 +77,8 @@ def kind_schema(r: ResourceType) -> Obj:
             "x-kubernetes-preserve-unknown-fields": True,
             "properties": {k: top(k) for k in ("apiVersion", "kind", "metadata")},
         }
+        if r.kind in TOP_FIELDS:
+            out["properties"].update(TOP_FIELDS[r.kind])  # strict validation keeps the rest
     out["description"] = KIND_DOCS.get(r.kind, f"{r.kind} ({r.api_version}).")
     out["x-kubernetes-group-version-kind"] = [
         {"group": r.group, "version": r.version, "kind": r.kind}
