@@ -61,10 +61,10 @@ $(KSERVE_VENV)/.installed:
 
 # Every benchmark, one after the other, then the README's speed table generated from the results
 # (benchmarks/all, scripts/readme_speed.py): about 60 min on a 2-core machine (more when it is
-# busy); `make bench QUICK=1`, the shortest settings that still make sense: about 20 min.
-# Not part of `make test`.
+# busy); `make bench QUICK=1`, the shortest settings that still make sense: about 20 min;
+# `BENCH="router coldstart"` runs only those. Not part of `make test`.
 bench: venv system llm kserve-venv dashboard-assets
-	@bash benchmarks/all $(if $(QUICK),--quick)
+	@bash benchmarks/all $(if $(QUICK),--quick) $(BENCH)
 
 # Router throughput (direct vs router vs nginx, hey -c 20 30 s) and pod cold start (median of 20).
 bench-router: venv system

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -46,7 +47,9 @@ def wait_for(pred: Any, timeout_s: float, what: str, interval_s: float = 0.1) ->
 class LivePlane:
     def __init__(self, prefix: str, *flags: str) -> None:
         self.home = Path(tempfile.mkdtemp(prefix=prefix))
-        self.model = train_iris(self.home / "model")
+        # pods do not see the plane's home (docs/PODS.md, isolation): the model lives beside it
+        self.models = Path(tempfile.mkdtemp(prefix="tidal-bench-model-"))
+        self.model = train_iris(self.models / "model")
         self.ingress, self.admin = _free_port(), _free_port()
         os.environ["TIDAL_HOME"] = str(self.home)
         os.environ.pop("KUBECONFIG", None)
@@ -124,6 +127,7 @@ class LivePlane:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        shutil.rmtree(self.models, ignore_errors=True)
 
 
 def replace_section(path: Path, title: str, body: list[str]) -> None:

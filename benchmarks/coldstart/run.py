@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import tempfile
@@ -85,7 +86,9 @@ def bare_start(model: Path) -> float:
 
 async def amain(runs: int, out: Path, prov: Provenance) -> None:
     home = Path(tempfile.mkdtemp(prefix="tidal-bench-cold-"))
-    model = train_iris(home / "model")
+    # pods do not see the plane's home (docs/PODS.md, isolation): the model lives beside it
+    models = Path(tempfile.mkdtemp(prefix="tidal-bench-model-"))
+    model = train_iris(models / "model")
     client = await open_inprocess(home)
     runner = PodRunner(client, home, settings=RunnerSettings(endpoint_drain_s=0.0))
     task = asyncio.create_task(runner.run())
@@ -100,6 +103,7 @@ async def amain(runs: int, out: Path, prov: Provenance) -> None:
         task.cancel()
         await runner.stop()
         await client.close()
+        shutil.rmtree(models, ignore_errors=True)
     med = statistics.median(times)
     alone = statistics.median(bare)
     share = statistics.median(t - b for t, b in zip(times, bare, strict=True))

@@ -95,6 +95,12 @@ def _fmt(v: object) -> str:
     return "—" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v)
 
 
+def _step(r: dict[str, object]) -> str:
+    if r["first"] is None:
+        return f"no scale-up within the step ({r['top']} pod(s))"
+    return f"{_fmt(r['first'])} s, {r['top']} pods at {_fmt(r['top_at'])} s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=30)
@@ -145,9 +151,8 @@ def main() -> None:
     text += prov.readme_row(
         41,
         f"request step (`hey -c {args.concurrency}`) → first scale-up",
-        f"KPA from zero: {_fmt(kpa['first'])} s, {kpa['top']} pods at {_fmt(kpa['top_at'])} s",
-        f"tidal's CPU HPA (fast profile), same run: {_fmt(hpa['first'])} s, {hpa['top']} pods at "
-        f"{_fmt(hpa['top_at'])} s",
+        f"KPA from zero: {_step(kpa)}",
+        f"tidal's CPU HPA (fast profile) from one pod, same run: {_step(hpa)}",
     )
     write_section(Path(args.out), "Reaction to a load step", SECTION, text)
     print(text)

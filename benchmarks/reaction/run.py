@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from provenance import Provenance, write_section  # noqa: E402
 from tests.hpa_pipeline import burn_script, burner, hpa_pipeline  # noqa: E402
 
+from tidal.api.wellknown import PROFILE_ANNOTATION  # noqa: E402
 from tidal.autoscaling import profiles  # noqa: E402
 
 MAX_REPLICAS = 6
@@ -57,7 +58,7 @@ def _hpa(name: str, profile: str) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "namespace": "default",
-            "annotations": {profiles.PROFILE_ANNOTATION: profile},
+            "annotations": {PROFILE_ANNOTATION: profile},
         },
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
@@ -80,8 +81,9 @@ async def live_one(
     profile_name: str, timeout_s: float
 ) -> tuple[float | None, float | None, list[tuple[float, int]]]:
     prof = profiles.get(profile_name)
-    home = Path(tempfile.mkdtemp(prefix=f"tidal-bench-reaction-{profile_name}-"))
-    flag = home / "burn"
+    tmp = Path(tempfile.mkdtemp(prefix=f"tidal-bench-reaction-{profile_name}-"))
+    home = tmp / "home"
+    flag = tmp / "burn"  # outside the home: pods cannot see the home (docs/PODS.md, isolation)
     name = "burner"
     trail: list[tuple[float, int]] = []
     first = final = None
