@@ -18,6 +18,7 @@ from tidal.controllers.deployment import (
     progressing_condition,
     render_replicaset,
     render_status,
+    requeue_after,
     template_hash,
 )
 from tidal.controllers.replicaset import ALPHANUMS, ReplicaSetController
@@ -113,8 +114,9 @@ def st(replicas: int, updated: int, available: int, gen: int = 2) -> dict[str, i
     }
 
 
-def cond(reason: str, status: str = "True") -> dict[str, str]:
-    return {"type": "Progressing", "status": status, "reason": reason, "message": "m"}
+def cond(reason: str, status: str = "True", moved: float = T) -> dict[str, str]:
+    return {"type": "Progressing", "status": status, "reason": reason, "message": "m",
+            "lastUpdateTime": rfc3339(moved)}  # fmt: skip
 
 
 # (paused, old condition, old status, new status, created) -> (status, reason)
@@ -133,6 +135,23 @@ PROGRESSING = {
                ("Unknown", "DeploymentPaused")),
     "resumed": (False, cond("DeploymentPaused", "Unknown"), st(2, 1, 2), st(2, 1, 2), False,
                 ("Unknown", "DeploymentResumed")),
+    # progressDeadlineSeconds 600 (the default), counted from the condition's lastUpdateTime
+    "stuck past the deadline": (
+        False, cond("ReplicaSetUpdated", moved=T - 601), st(3, 1, 2), st(3, 1, 2), False,
+        ("False", "ProgressDeadlineExceeded"),
+    ),
+    "stuck within the deadline": (
+        False, cond("ReplicaSetUpdated", moved=T - 599), st(3, 1, 2), st(3, 1, 2), False,
+        ("True", "ReplicaSetUpdated"),
+    ),
+    "stays timed out": (
+        False, cond("ProgressDeadlineExceeded", "False", T - 900), st(3, 1, 2), st(3, 1, 2),
+        False, ("False", "ProgressDeadlineExceeded"),
+    ),
+    "moves again after the deadline": (
+        False, cond("ProgressDeadlineExceeded", "False", T - 900), st(3, 1, 2), st(3, 2, 2),
+        False, ("True", "ReplicaSetUpdated"),
+    ),
     "resumed then complete": (
         False, cond("DeploymentPaused", "Unknown"), st(2, 1, 2), st(2, 2, 2), False,
         ("True", "NewReplicaSetAvailable"),
@@ -151,8 +170,16 @@ def test_progressing_condition(
     dep = copy.deepcopy(DEP)
     dep["spec"]["paused"] = paused
     dep["status"] = {**old_st, "conditions": [old] if old else []}
-    got = progressing_condition(dep, new_st, new_rs="d-h", created=created, rollout=True, now="t")
+    got = progressing_condition(dep, new_st, new_rs="d-h", created=created, rollout=True, now=T)
     assert got is not None and (got["status"], got["reason"]) == want
+
+
+def test_requeue_before_the_deadline() -> None:
+    status = {"conditions": [cond("ReplicaSetUpdated", moved=T - 100)]}
+    assert requeue_after(DEP, status, T) == 501.0
+    assert requeue_after(DEP, {"conditions": [cond("NewReplicaSetAvailable")]}, T) is None
+    no_deadline = {**DEP, "spec": {**DEP["spec"], "progressDeadlineSeconds": 2**31 - 1}}
+    assert requeue_after(no_deadline, status, T) is None
 
 
 def test_render_status_counts() -> None:

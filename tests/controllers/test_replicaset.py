@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import random
 
 import pytest
 
+from tidal.api.errors import Invalid
 from tidal.controllers.replicaset import (
     ALPHANUMS,
     PodView,
+    ReplicaSetController,
     choose_victims,
     diff,
     pod_suffix,
@@ -16,6 +20,8 @@ from tidal.controllers.replicaset import (
     render_pod,
     render_status,
 )
+
+from .fake_api import FakeApiClient
 
 T = 1_000_000.0
 
@@ -148,3 +154,27 @@ def test_render_status_min_ready_seconds() -> None:
         "availableReplicas": 1,
         "observedGeneration": 3,
     }
+
+
+def test_controller_creates_and_deletes_pods_and_refuses_a_bad_replicaset() -> None:
+    async def scenario() -> None:
+        now = [T]
+        client = FakeApiClient(clock=lambda: now[0])
+        rsc = ReplicaSetController(client, clock=lambda: now[0], rng=random.Random(7))
+        body = copy.deepcopy(RS)
+        body["metadata"] = {"name": "d-abc", "namespace": "default"}
+        with pytest.raises(Invalid, match="spec.selector"):
+            await client.create({**body, "spec": {**body["spec"], "selector": {}}})
+        await client.create(body)
+        await rsc.reconcile(("default", "d-abc"), None)  # type: ignore[arg-type]
+        pods = (await client.list("Pod", "default"))["items"]
+        assert len(pods) == 2 and all(p["metadata"]["name"].startswith("d-abc-") for p in pods)
+        rs = await client.get("ReplicaSet", "d-abc", "default")
+        assert rs["status"]["replicas"] == 2 and rs["status"]["availableReplicas"] == 0
+        await client.patch("ReplicaSet", "d-abc", {"spec": {"replicas": 1}}, "default")
+        await rsc.reconcile(("default", "d-abc"), None)  # type: ignore[arg-type]
+        assert len((await client.list("Pod", "default"))["items"]) == 1
+        reasons = [e["reason"] for e in client.events("ReplicaSet", "d-abc")]
+        assert reasons == ["SuccessfulCreate", "SuccessfulCreate", "SuccessfulDelete"]
+
+    asyncio.run(scenario())

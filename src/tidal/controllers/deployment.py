@@ -208,12 +208,14 @@ def progressing_condition(
     new_rs: str | None,
     created: bool,
     rollout: bool,
-    now: str,
+    now: float,
 ) -> Obj | None:
     """The Progressing condition as the deployment controller moves it: DeploymentPaused /
     DeploymentResumed (`checkPausedConditions`), NewReplicaSetCreated or FoundNewReplicaSet, then
-    ReplicaSetUpdated while it progresses and NewReplicaSetAvailable once complete. `now` stamps
-    what changes; times of what does not are kept."""
+    ReplicaSetUpdated while it progresses, NewReplicaSetAvailable once complete, and
+    ProgressDeadlineExceeded when nothing moved for `progressDeadlineSeconds`. `now` stamps what
+    changes; times of what does not are kept."""
+    stamp = rfc3339(now)
     old_status = deployment.get("status") or {}
     current = next(
         (c for c in old_status.get("conditions") or [] if c.get("type") == "Progressing"), None
@@ -255,6 +257,13 @@ def progressing_condition(
                     f'ReplicaSet "{new_rs}" is progressing.',
                 )
                 forced = True
+            elif timed_out(deployment, cond, current, now):
+                cond = _cond(
+                    "Progressing",
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    f'ReplicaSet "{new_rs}" has timed out progressing.',
+                )
     if cond is None:
         return None
     out = {k: cond[k] for k in ("type", "status", "reason", "message")}
@@ -262,9 +271,31 @@ def progressing_condition(
     same = same_status and current.get("reason") == out["reason"]  # type: ignore[union-attr]
     keep_t = current.get("lastTransitionTime") if same_status else None  # type: ignore[union-attr]
     keep_u = current.get("lastUpdateTime") if same and not forced else None  # type: ignore[union-attr]
-    out["lastUpdateTime"] = keep_u or now
-    out["lastTransitionTime"] = keep_t or now
+    out["lastUpdateTime"] = keep_u or stamp
+    out["lastTransitionTime"] = keep_t or stamp
     return out
+
+
+def deadline_s(deployment: Obj) -> float | None:
+    """`progressDeadlineSeconds` (None: no deadline, as MaxInt32 means upstream)."""
+    value = (deployment.get("spec") or {}).get("progressDeadlineSeconds", 600)
+    if value is None or value == 2**31 - 1:
+        return None
+    return float(value)
+
+
+def timed_out(deployment: Obj, cond: Obj | None, current: Obj | None, now: float) -> bool:
+    """`DeploymentTimedOut`: the Progressing condition, unchanged, last moved longer ago than
+    the deadline (one that just changed cannot have timed out)."""
+    deadline = deadline_s(deployment)
+    if deadline is None or cond is None or cond is not current:
+        return False
+    if cond.get("reason") == "NewReplicaSetAvailable":
+        return False
+    if cond.get("reason") == "ProgressDeadlineExceeded":
+        return True
+    since = parse_time(cond.get("lastUpdateTime"))
+    return since is not None and since + deadline < now
 
 
 def render_status(
@@ -296,12 +327,24 @@ def render_status(
         new_rs=(new or {}).get("metadata", {}).get("name"),
         created=created,
         rollout=rollout,
-        now=stamp,
+        now=now,
     )
     if prog is not None:
         conds.append(prog)
     st["conditions"] = conds
     return st
+
+
+def requeue_after(deployment: Obj, status: Obj, now: float) -> float | None:
+    """Seconds until a rollout in progress would pass its deadline (`requeueStuckDeployment`)."""
+    deadline = deadline_s(deployment)
+    cond = next((c for c in status.get("conditions") or [] if c["type"] == "Progressing"), None)
+    if deadline is None or cond is None or cond.get("status") != "True":
+        return None
+    if cond.get("reason") == "NewReplicaSetAvailable":
+        return None
+    since = parse_time(cond.get("lastUpdateTime")) or now
+    return max(since + deadline - now, 0.0) + 1.0
 
 
 # ---- the controller -----------------------------------------------------------------------------
@@ -374,8 +417,8 @@ class DeploymentController:
             except NotFound:
                 pass
             rs_list = [rs for rs in rs_list if rs["metadata"]["name"] != victim]
-        await self._write_status(dep, rs_list, new, created, rollout, now)
-        return None
+        status = await self._write_status(dep, rs_list, new, created, rollout, now)
+        return requeue_after(dep, status, now)
 
     async def _sync_revision(self, dep: Obj, new: Obj, old: list[Obj], surge: int) -> Obj:
         """The existing new ReplicaSet gets the next revision when an older template returns
@@ -500,16 +543,17 @@ class DeploymentController:
     async def _write_status(
         self, dep: Obj, rs_list: list[Obj], new: Obj | None, created: bool, rollout: bool,
         now: float,
-    ) -> None:  # fmt: skip
+    ) -> Obj:  # fmt: skip
         status = render_status(dep, rs_list, new, created=created, rollout=rollout, now=now)
         if status == (dep.get("status") or {}):
-            return
+            return status
         try:
             fresh = await self.client.get(
                 "Deployment", dep["metadata"]["name"], dep["metadata"].get("namespace")
             )
         except NotFound:
-            return
+            return status
         if fresh["metadata"].get("generation") != dep["metadata"].get("generation"):
-            return  # the spec moved on: the next reconcile sees it
+            return status  # the spec moved on: the next reconcile sees it
         await self.client.update({**fresh, "status": status}, subresource="status")
+        return status

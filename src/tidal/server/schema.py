@@ -57,6 +57,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             template=TEMPLATE,
         ),
     ),  # fmt: skip
+    "ReplicaSet": _obj(
+        *TOP, spec=_obj("replicas", "selector", "minReadySeconds", template=TEMPLATE)
+    ),
     "Service": _obj(
         *TOP,
         spec=_obj(

@@ -296,6 +296,13 @@ def validate_deployment(obj: Obj) -> list[Cause]:
     return causes
 
 
+def validate_replicaset(obj: Obj) -> list[Cause]:
+    """apps/v1 ReplicaSet: a Deployment's checks without the strategy (upstream shares them,
+    the empty-selector message included)."""
+    spec = {k: v for k, v in _d(obj.get("spec")).items() if k != "strategy"}
+    return validate_deployment({"spec": spec})
+
+
 def validate_service(obj: Obj) -> list[Cause]:
     spec = _d(obj.get("spec"))
     causes: list[Cause] = []
@@ -431,6 +438,19 @@ def default_deployment(obj: Obj) -> None:
         template.setdefault("metadata", {})
 
 
+def default_replicaset(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("replicas", 1)
+    template = spec.setdefault("template", {})
+    if isinstance(template, dict):
+        tspec = template.setdefault("spec", {})
+        if isinstance(tspec, dict):
+            default_pod_spec(tspec)
+        template.setdefault("metadata", {})
+
+
 def default_service(obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     if not isinstance(spec, dict):
@@ -488,5 +508,6 @@ CORE: dict[str, tuple[Any, Any]] = {
     "Endpoints": (validate_endpoints, _noop),
     "Event": (validate_event, default_event),
     "Deployment": (validate_deployment, default_deployment),
+    "ReplicaSet": (validate_replicaset, default_replicaset),
     "ControllerRevision": (validate_controller_revision, _noop),
 }
