@@ -1,13 +1,12 @@
-"""What the live dashboard costs the plane: CPU of the plane process with 10 services (Deployment
-+ Service + HPA each) and 50 pods, without the dashboard, and with it serving a page open in
-headless Chromium (the service view: five live charts, updated every second). Results in
-benchmarks/results/dashboard.md, figure beside it (dashboard.png).
+"""What the live dashboard costs the plane: the CPU of two planes measured over the same
+windows, side by side on this machine, each with 10 services (Deployment + Service + HPA each)
+and 50 pods: one started with `--no-dashboard`, the other serving its dashboard to a page open
+in headless Chromium (a service view: five live charts and the pods table, updated every
+second). Measured together, both planes see the same machine (other work, load): the
+difference is the dashboard's. Beside it, the inside view: the collector's own CPU time per
+sample (`/history`'s `cpu_s`). Results in benchmarks/results/dashboard.md, figure beside it.
 
-The two phases alternate on the same objects and pods: the plane is killed with -9 (its pods and
-router keep running, as documented) and the next plane, with or without `--no-dashboard`, adopts
-them; each phase settles, then the plane's CPU time is read over `--seconds`.
-
-    .venv/bin/python benchmarks/dashboard/run.py [--rounds 2] [--seconds 60]
+    .venv/bin/python benchmarks/dashboard/run.py [--rounds 3] [--seconds 60]
 """
 
 from __future__ import annotations
@@ -16,14 +15,11 @@ import argparse
 import io
 import json
 import os
-import platform
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -31,6 +27,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from provenance import Provenance  # noqa: E402
 from tests.dashboard.browser import chromium  # noqa: E402
 
 from tidal.cli.env import Env  # noqa: E402
@@ -105,6 +103,17 @@ def manifests(i: int) -> str:
     return "\n---\n".join(json.dumps(d) for d in docs)
 
 
+def stop_leftovers(home: Path) -> None:
+    """Whatever this run started that `tidal down` missed (pods of a plane killed mid-phase):
+    the processes whose command line names this run's own home, each by its pid."""
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if str(home) in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid():
+                p.terminate()
+        except psutil.Error:
+            continue
+
+
 def plane_pid(home: Path) -> int:
     return int(json.loads((home / "plane.ready").read_text())["pid"])
 
@@ -112,22 +121,6 @@ def plane_pid(home: Path) -> int:
 def up(home: Path, dashboard: bool) -> int:
     cli(home, "up", "--ingress-port", "0", *([] if dashboard else ["--no-dashboard"]))
     return plane_pid(home)
-
-
-def kill9(home: Path) -> None:
-    pid = plane_pid(home)
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while psutil.pid_exists(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
-def set_dashboard(home: Path, on: bool) -> None:
-    import yaml
-
-    cfg = yaml.safe_load((home / "config.yaml").read_text())
-    cfg["dashboard"] = on
-    (home / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
 def ready_pods(home: Path) -> int:
@@ -153,17 +146,8 @@ def collector_cpu(url: str) -> tuple[float, int]:
     return float(doc["cpu_s"]), int(doc["samples"])
 
 
-def cpu_share(pid: int, seconds: float, trace: list[tuple[float, float]]) -> float:
-    """The plane's CPU over `seconds`, in % of one core; appends (t, %) per second to trace."""
-    p = psutil.Process(pid)
-    t0, c0 = time.monotonic(), sum(p.cpu_times()[:2])
-    last_t, last_c = t0, c0
-    while time.monotonic() - t0 < seconds:
-        time.sleep(1.0)
-        now, c = time.monotonic(), sum(p.cpu_times()[:2])
-        trace.append((now, 100 * (c - last_c) / (now - last_t)))
-        last_t, last_c = now, c
-    return 100 * (last_c - c0) / (last_t - t0)
+def plane_cpu(pid: int) -> float:
+    return sum(psutil.Process(pid).cpu_times()[:2])
 
 
 def main() -> int:
@@ -173,119 +157,136 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=30.0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard.md"))
     args = ap.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="tidal-bench-dash-"))
-    results: dict[str, list[float]] = {"without dashboard": [], "dashboard open": []}
-    traces: dict[str, list[tuple[float, float]]] = {k: [] for k in results}
-    frames_seen: list[int] = []
-    inside: list[float] = []  # the collector's own CPU, % of a core (its sync work)
-    samples: list[int] = []
+    prov = Provenance.start()
+    off_home = Path(tempfile.mkdtemp(prefix="tidal-bench-dash-off-"))
+    on_home = Path(tempfile.mkdtemp(prefix="tidal-bench-dash-on-"))
+    rows: list[dict[str, float]] = []
+    trace: list[tuple[float, float, float]] = []  # (t, off %, on %) each second
     try:
-        up(home, dashboard=False)
-        for i in range(SERVICES):  # one service at a time: pods start in small batches
-            path = home / f"svc{i:02d}.yaml"
-            path.write_text(manifests(i))
-            cli(home, "apply", "-f", str(path))
-            deadline = time.monotonic() + 120
-            while ready_pods(home) < (i + 1) * PODS_EACH:
+        off_pid = up(off_home, dashboard=False)
+        on_pid = up(on_home, dashboard=True)
+        url = json.loads((on_home / "plane.ready").read_text())["dashboard"]
+        for i in range(SERVICES):  # one service at a time, on both: pods start in small batches
+            for home in (off_home, on_home):
+                path = home / f"svc{i:02d}.yaml"
+                path.write_text(manifests(i))
+                cli(home, "apply", "-f", str(path))
+            deadline = time.monotonic() + 180
+            while min(ready_pods(off_home), ready_pods(on_home)) < (i + 1) * PODS_EACH:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"svc{i:02d}'s pods did not become ready in 120 s")
+                    raise SystemExit(f"svc{i:02d}'s pods did not become ready in 180 s")
                 time.sleep(1)
-        for r in range(args.rounds):
-            for phase in results:
-                on = phase == "dashboard open"
-                kill9(home)
-                set_dashboard(home, on)
-                pid = up(home, dashboard=on)
-                print(f"round {r + 1}: {phase} (plane pid {pid})", flush=True)
-                if on:
-                    url = json.loads((home / "plane.ready").read_text())["dashboard"]
-                    with chromium(home / f"profile-{r}") as page:
-                        page.call("Page.navigate", url=url)
-                        time.sleep(2)
-                        page.call("Page.navigate", url=url.split("?")[0] + "#/default/svc00")
-                        time.sleep(args.settle)
-                        c0 = collector_cpu(url)
-                        share = cpu_share(pid, args.seconds, traces[phase])
-                        c1 = collector_cpu(url)
-                        inside.append(100 * (c1[0] - c0[0]) / args.seconds)
-                        samples.append(c1[1] - c0[1])
-                        frames_seen.append(int(page.evaluate("tidal.frames.length")))
-                        assert page.evaluate("Object.keys(tidal.charts).length") >= 4
-                        assert len(page.evaluate("tidal.pods['default/svc00']")) == PODS_EACH
-                else:
-                    time.sleep(args.settle)
-                    share = cpu_share(pid, args.seconds, traces[phase])
-                results[phase].append(share)
-                print(f"  plane CPU {share:.2f}% of a core", flush=True)
+        print(f"{SERVICES} services and {SERVICES * PODS_EACH} pods on each plane", flush=True)
+        with chromium(on_home / "profile") as page:
+            page.call("Page.navigate", url=url)
+            time.sleep(2)
+            page.call("Page.navigate", url=url.split("?")[0] + "#/default/svc00")
+            time.sleep(args.settle)
+            for r in range(args.rounds):
+                t0 = time.monotonic()
+                a0, b0, (c0, n0) = plane_cpu(off_pid), plane_cpu(on_pid), collector_cpu(url)
+                last = (t0, a0, b0)
+                while time.monotonic() - t0 < args.seconds:
+                    time.sleep(1.0)
+                    now, a, b = time.monotonic(), plane_cpu(off_pid), plane_cpu(on_pid)
+                    dt = now - last[0]
+                    trace.append((now, 100 * (a - last[1]) / dt, 100 * (b - last[2]) / dt))
+                    last = (now, a, b)
+                c1, n1 = collector_cpu(url)
+                span = last[0] - t0
+                row = {
+                    "off": 100 * (last[1] - a0) / span,
+                    "on": 100 * (last[2] - b0) / span,
+                    "inside": 100 * (c1 - c0) / span,
+                    "samples": n1 - n0,
+                }
+                row["diff"] = row["on"] - row["off"]
+                rows.append(row)
+                print(
+                    f"window {r + 1}: without {row['off']:.2f}%, with the page open "
+                    f"{row['on']:.2f}% (difference {row['diff']:+.2f}), collector "
+                    f"{row['inside']:.2f}% over {row['samples']} samples",
+                    flush=True,
+                )
+            charts = page.evaluate("Object.keys(tidal.charts).length")
+            frames = page.evaluate("tidal.frames.length")
+            pods = len(page.evaluate("tidal.pods['default/svc00'] || []"))
+            errors = list(page.errors)
     finally:
-        subprocess.run(
-            [sys.executable, "-m", "tidal.cli.main", "down"],
-            env={**os.environ, "TIDAL_HOME": str(home)},
-            capture_output=True,
-        )
-    off = statistics.median(results["without dashboard"])
-    on = statistics.median(results["dashboard open"])
-    write_report(Path(args.out), args, results, off, on, frames_seen, inside, samples)
-    write_figure(Path(args.out).with_suffix(".png"), traces)
-    print(f"dashboard cost: {on - off:.2f}% of a core (target < 2%); {args.out}")
+        for home in (off_home, on_home):
+            subprocess.run(
+                [sys.executable, "-m", "tidal.cli.main", "down"],
+                env={**os.environ, "TIDAL_HOME": str(home)},
+                capture_output=True,
+            )
+            stop_leftovers(home)
+    if charts < 5 or pods != PODS_EACH or errors:
+        raise SystemExit(f"the page was not live: {charts} charts, {pods} pods, errors {errors}")
+    write_report(Path(args.out), args, rows, frames, prov)
+    write_figure(Path(args.out).with_suffix(".png"), trace)
+    diff = statistics.median(r["diff"] for r in rows)
+    inside = statistics.median(r["inside"] for r in rows)
+    print(f"dashboard cost: {diff:+.2f}% (A/B), {inside:.2f}% (collector); {args.out}")
     return 0
 
 
-def write_report(out: Path, args, results, off: float, on: float, frames, inside, samples) -> None:  # type: ignore[no-untyped-def]
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    rows = "\n".join(
-        f"| {r + 1} | {results['without dashboard'][r]:.2f} | {results['dashboard open'][r]:.2f} "
-        f"| {inside[r]:.2f} ({samples[r]} samples) |"
-        for r in range(args.rounds)
+def write_report(out: Path, args, rows, frames: int, prov: Provenance) -> None:  # type: ignore[no-untyped-def]
+    table = "\n".join(
+        f"| {i + 1} | {r['off']:.2f} | {r['on']:.2f} | {r['diff']:+.2f} | {r['inside']:.2f} "
+        f"({r['samples']} samples) |"
+        for i, r in enumerate(rows)
     )
-    spread = max(results["without dashboard"]) - min(results["without dashboard"])
+    med = {k: statistics.median(r[k] for r in rows) for k in ("off", "on", "diff", "inside")}
     out.write_text(
-        f"""# The live dashboard's cost
+        prov.header("The live dashboard's cost")
+        + f"""- load: two local planes side by side, each with {SERVICES} services (Deployment + Service +
+  HPA each) and {SERVICES * PODS_EACH} pods; one started with `--no-dashboard`, the other serving
+  its dashboard to a headless Chromium showing a service page (five live charts, the pods table;
+  {frames} frames on the page at the end).
+- measure: CPU time (user + system) of each plane process over the same {args.seconds:g} s
+  windows after {args.settle:g} s of settling, in % of one core; and the collector's own CPU time
+  (its samples, all but the two HTTP reads of the router's admin port), from `/history`.
 
-- revision: {rev}; date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
-- machine: {platform.machine()}, {psutil.cpu_count()} cores, {platform.python_version()}; shared
-  with other work (load average at the end: {os.getloadavg()[0]:.1f})
-- command: `.venv/bin/python benchmarks/dashboard/run.py --rounds {args.rounds} --seconds {args.seconds:g}`
-- load: {SERVICES} services (Deployment + Service + HPA each) and {SERVICES * PODS_EACH} pods on the
-  local plane; "dashboard open": the plane serves the dashboard and a headless Chromium shows a
-  service page (five live charts, the pods table, one frame a second:
-  {", ".join(map(str, frames))} frames on the page at the end of each round).
-- measure: CPU time (user + system) of the plane process over {args.seconds:g} s after
-  {args.settle:g} s of settling, in % of one core; the phases alternate on the same objects and
-  pods (the plane is killed with -9 and the next adopts its pods).
+| window | plane without dashboard | plane with the page open | difference | the collector itself |
+|---|---|---|---|---|
+{table}
 
-| round | plane without dashboard (% of a core) | plane with the dashboard open (% of a core) | the collector's own sampling (% of a core) |
-|---|---|---|---|
-{rows}
-
-**Cost of the dashboard: {on - off:.2f} % of a core** (median {on:.2f} − median {off:.2f}; target
-< 2 %). The plane's own CPU varies by {spread:.2f} points between rounds without the dashboard
-(its controllers, samplers and 50 adopted pods), so this difference is only as good as that
-spread; the inside view, the collector's own CPU time per sample (all but the two HTTP reads of
-the router's admin port), is the steadier number: median {statistics.median(inside):.2f} % of a
-core. Figure: `dashboard.png` (the plane's CPU each second in both phases).
+**Cost of the dashboard: {med["diff"]:+.2f} % of a core** (median of the differences; the
+collector itself: {med["inside"]:.2f} %; target < 2 %). The two planes differ by more than the
+dashboard in a single second (their controllers and samplers run at their own times), so the
+medians over whole windows are the numbers to read. The collector aims at one sample a second;
+fewer in a window means the machine kept its loop busy (other work shares it). Figure:
+`dashboard.png`, both planes' CPU each second.
 """
+        + prov.readme_row(
+            55,
+            f"live dashboard open, {SERVICES} services and {SERVICES * PODS_EACH} pods",
+            f"{med['diff']:+.2f} % of a core (its collector {med['inside']:.2f} %)",
+            "none run (Grafana boards, Ray's dashboard: separate processes)",
+        )
     )
 
 
-def write_figure(path: Path, traces) -> None:  # type: ignore[no-untyped-def]
+def write_figure(path: Path, trace) -> None:  # type: ignore[no-untyped-def]
     from tidal.plots import Axis, Line, Panel, figure, save
 
-    panels = []
-    for phase, trace in traces.items():
-        if trace:
-            t0 = trace[0][0]
-            panels.append(
-                Panel(
-                    phase,
-                    [t - t0 for t, _ in trace],
-                    [Axis("plane CPU (% of a core)", [Line("CPU", [v for _, v in trace])])],
-                )
+    if not trace:
+        return
+    t0 = trace[0][0]
+    panel = Panel(
+        "two planes, 10 services and 50 pods each",
+        [t - t0 for t, _, _ in trace],
+        [
+            Axis(
+                "plane CPU (% of a core)",
+                [
+                    Line("without dashboard", [a for _, a, _ in trace]),
+                    Line("dashboard open in Chromium", [b for _, _, b in trace]),
+                ],
             )
-    if panels:
-        save(figure(panels, title="the plane's CPU, measured each second"), path)
+        ],
+    )
+    save(figure([panel], title="the dashboard's cost", xlabel="time (s)"), path)
 
 
 if __name__ == "__main__":
