@@ -119,7 +119,7 @@ def test_auth_whoami_and_can_i_for_the_admin(session: Session) -> None:
     assert rules.splitlines()[1].split()[:2] == ["*.*", "[]"]
 
 
-def test_create_configmap_secret_and_deployment(session: Session) -> None:
+def test_create_configmap_secret_deployment_and_service(session: Session) -> None:
     s = session
     assert s.out("create", "configmap", "conf", "--from-literal=a=b") == "configmap/conf created\n"
     assert s.out("get", "cm", "conf", "-o", "jsonpath={.data.a}") == "b"
@@ -132,6 +132,22 @@ def test_create_configmap_secret_and_deployment(session: Session) -> None:
     (container,) = deploy["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "busybox" and container["command"] == ["sleep", "100"]
     assert deploy["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    made = s.out("create", "service", "clusterip", "web", "--tcp=80:8080")
+    assert made == "service/web created\n"
+    svc = s.json("get", "svc", "web", "-o", "json")["spec"]
+    assert svc["ports"][0]["port"] == 80 and svc["ports"][0]["targetPort"] == 8080
+    assert svc["selector"] == {"app": "web"} and svc["type"] == "ClusterIP"
+    assert s.out("create", "serviceaccount", "bot") == "serviceaccount/bot created\n"
+    made = s.out("create", "role", "reader", "--verb=get,list", "--resource=pods")
+    assert made == "role.rbac.authorization.k8s.io/reader created\n"
+    made = s.out(
+        "create", "rolebinding", "bot-reads", "--role=reader", "--serviceaccount=default:bot"
+    )
+    assert made == "rolebinding.rbac.authorization.k8s.io/bot-reads created\n"
+    binding = s.json("get", "rolebinding", "bot-reads", "-o", "json")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "bot", "namespace": "default"}
+    ]
     again = s.kubectl("create", "configmap", "conf", "--from-literal=a=c", ok=False)
     assert again.returncode != 0 and 'configmaps "conf" already exists' in again.stderr
     assert s.out("get", "cm", "conf", "-o", "jsonpath={.data.a}") == "b"

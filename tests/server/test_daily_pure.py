@@ -77,6 +77,64 @@ BODIES = {
             },
         },
     ),
+    "create service clusterip sx --tcp=80:8080": (
+        "6b3873000a0d0a02763112075365727669636512660a1d0a02737812001a0022002a003200380042005a09"
+        "0a036170701202737812410a1b0a0738302d38303830120354435018502207080010903f1a00280012090a"
+        "03617070120273781a002209436c757374657249503a00420052005a00600068001a020a001a002200",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "sx", "labels": {"app": "sx"}},
+            "spec": {
+                "ports": [{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}],
+                "selector": {"app": "sx"},
+                "type": "ClusterIP",
+            },
+        },
+    ),
+    "create role r --verb=get,list --resource=pods,deployments.apps --resource-name=a": (
+        "6b3873000a240a1c726261632e617574686f72697a6174696f6e2e6b38732e696f2f76311204526f6c6512"
+        "4e0a110a017212001a0022002a0032003800420012160a036765740a046c69737412001a04706f64732201"
+        "6112210a036765740a046c6973741204617070731a0b6465706c6f796d656e74732201611a002200",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "r"},
+            "rules": [
+                {
+                    "verbs": ["get", "list"],
+                    "apiGroups": [""],
+                    "resources": ["pods"],
+                    "resourceNames": ["a"],
+                },
+                {
+                    "verbs": ["get", "list"],
+                    "apiGroups": ["apps"],
+                    "resources": ["deployments"],
+                    "resourceNames": ["a"],
+                },
+            ],
+        },
+    ),  # fmt: skip
+    "create rolebinding rb --role=r --serviceaccount=default:sa1 --user=u1 --group=g1": (
+        "6b3873000a2b0a1c726261632e617574686f72697a6174696f6e2e6b38732e696f2f7631120b526f6c6542"
+        "696e64696e6712af010a120a02726212001a0022002a0032003800420012270a04557365721219726261632e"
+        "617574686f72697a6174696f6e2e6b38732e696f1a027531220012280a0547726f75701219726261632e6175"
+        "74686f72697a6174696f6e2e6b38732e696f1a026731220012200a0e536572766963654163636f756e741200"
+        "1a03736131220764656661756c741a240a19726261632e617574686f72697a6174696f6e2e6b38732e696f12"
+        "04526f6c651a01721a002200",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "rb"},
+            "subjects": [
+                {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "u1"},
+                {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "g1"},
+                {"kind": "ServiceAccount", "name": "sa1", "namespace": "default"},
+            ],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+        },
+    ),
     "auth can-i list pods -n team": (
         "6b3873000a320a17617574686f72697a6174696f6e2e6b38732e696f2f7631121753656c665375626a6563"
         "74416363657373526576696577123a0a100a0012001a0022002a00320038004200121c0a1a0a047465616d"

@@ -1,5 +1,6 @@
 """The little of Kubernetes' protobuf encoding that kubectl's typed clients force on us: `kubectl
-create namespace|deployment|configmap|secret`, `autoscale` and `auth can-i|whoami` POST
+create namespace|deployment|configmap|secret|service|serviceaccount|role|rolebinding|
+clusterrole|clusterrolebinding`, `autoscale` and `auth can-i|whoami` POST
 `application/vnd.kubernetes.protobuf` and never fall back to JSON. We decode the envelope
 (`k8s\\0` + runtime.Unknown) and, for the kinds in `KINDS`, the fields those commands can set,
 by field number as in k8s.io/api's generated.proto. Go's encoder writes every non-pointer field,
@@ -14,7 +15,7 @@ from typing import Any
 MAGIC = b"k8s\x00"
 
 # A field's type: "s" string, "i" int (0 = unset), "p" pointer int (present = set), "b" bool,
-# "pb" pointer bool, "skip" (server-owned, ignored), ("m", MESSAGE), ("r", TYPE) repeated,
+# "pb" pointer bool, "ios" IntOrString (a port number or name), "skip" (server-owned, ignored), ("m", MESSAGE), ("r", TYPE) repeated,
 # ("map", "s"|"y"|"q") map<string, string|bytes (base64)|Quantity>.
 Field = tuple[str, Any]
 Message = dict[int, Field]
@@ -100,6 +101,18 @@ def _value(value: int | bytes, ftype: Field | str, path: str) -> Any:
         return message(value, ftype[1], path) or None
     if ftype == "s":
         return _text(value) or None
+    if ftype == "ios":
+        if not isinstance(value, bytes):
+            raise ProtobufError(f"{path} holds a number")
+        parts = dict(fields(value))
+        if not parts:
+            return None
+        if parts.get(1):  # type 1: a string
+            return _text(parts.get(3, b""))
+        number = parts.get(2, 0)
+        if isinstance(number, bytes):
+            raise ProtobufError(f"{path} holds bytes, not a number")
+        return _signed(number)
     if ftype in ("i", "p", "b", "pb"):
         if isinstance(value, bytes):
             raise ProtobufError(f"{path} holds bytes, not a number")
@@ -163,7 +176,6 @@ META: Message = {
     14: ("finalizers", ("r", "s")),
     17: ("managedFields", "skip"),
 }
-_INT_OR_STRING: Message = {1: ("type", "skip"), 2: ("intVal", "i"), 3: ("strVal", "s")}
 CONTAINER: Message = {
     1: ("name", "s"),
     2: ("image", "s"),
@@ -227,8 +239,8 @@ DEPLOYMENT_SPEC: Message = {
                     "rollingUpdate",
                     _m(
                         {
-                            1: ("maxUnavailable", _m(_INT_OR_STRING)),
-                            2: ("maxSurge", _m(_INT_OR_STRING)),
+                            1: ("maxUnavailable", "ios"),
+                            2: ("maxSurge", "ios"),
                         }
                     ),
                 ),
@@ -239,6 +251,53 @@ DEPLOYMENT_SPEC: Message = {
     6: ("revisionHistoryLimit", "p"),
     7: ("paused", "b"),
     9: ("progressDeadlineSeconds", "p"),
+}
+SERVICE_SPEC: Message = {
+    1: (
+        "ports",
+        (
+            "r",
+            _m(
+                {
+                    1: ("name", "s"),
+                    2: ("protocol", "s"),
+                    3: ("port", "i"),
+                    4: ("targetPort", "ios"),
+                    5: ("nodePort", "i"),
+                    6: ("appProtocol", "s"),
+                }
+            ),
+        ),
+    ),
+    2: ("selector", ("map", "s")),
+    3: ("clusterIP", "s"),
+    4: ("type", "s"),
+    5: ("externalIPs", ("r", "s")),
+    7: ("sessionAffinity", "s"),
+    8: ("loadBalancerIP", "s"),
+    9: ("loadBalancerSourceRanges", ("r", "s")),
+    10: ("externalName", "s"),
+    11: ("externalTrafficPolicy", "s"),
+    12: ("healthCheckNodePort", "i"),
+    13: ("publishNotReadyAddresses", "b"),
+}
+_POLICY_RULE: Message = {
+    1: ("verbs", ("r", "s")),
+    2: ("apiGroups", ("r", "s")),
+    3: ("resources", ("r", "s")),
+    4: ("resourceNames", ("r", "s")),
+    5: ("nonResourceURLs", ("r", "s")),
+}
+_BINDING: Message = {
+    1: ("metadata", _m(META)),
+    2: (
+        "subjects",
+        (
+            "r",
+            _m({1: ("kind", "s"), 2: ("apiGroup", "s"), 3: ("name", "s"), 4: ("namespace", "s")}),
+        ),
+    ),
+    3: ("roleRef", _m({1: ("apiGroup", "s"), 2: ("kind", "s"), 3: ("name", "s")})),
 }
 _RESOURCE_ATTRIBUTES: Message = {
     1: ("namespace", "s"),
@@ -267,6 +326,25 @@ KINDS: dict[tuple[str, str], Message] = {
         4: ("stringData", ("map", "s")),
         5: ("immutable", "pb"),
     },
+    ("v1", "Service"): {
+        1: ("metadata", _m(META)),
+        2: ("spec", _m(SERVICE_SPEC)),
+        3: ("status", "skip"),
+    },
+    ("v1", "ServiceAccount"): {
+        1: ("metadata", _m(META)),
+        4: ("automountServiceAccountToken", "pb"),
+    },
+    ("rbac.authorization.k8s.io/v1", "Role"): {
+        1: ("metadata", _m(META)),
+        2: ("rules", ("r", _m(_POLICY_RULE))),
+    },
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): {
+        1: ("metadata", _m(META)),
+        2: ("rules", ("r", _m(_POLICY_RULE))),
+    },
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): _BINDING,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): _BINDING,
     ("apps/v1", "Deployment"): {
         1: ("metadata", _m(META)),
         2: ("spec", _m(DEPLOYMENT_SPEC)),
