@@ -115,6 +115,9 @@ def test_auth_whoami_and_can_i_for_the_admin(session: Session) -> None:
     assert s.out("auth", "can-i", "create", "deployments") == "yes\n"
     assert s.out("auth", "can-i", "delete", "secrets", "-n", "kube-system") == "yes\n"
     assert s.out("auth", "can-i", "get", "/metrics") == "yes\n"
+    # no users to act as: refused, never answered as the caller
+    bob = s.kubectl("auth", "can-i", "create", "deployments", "--as=bob", ok=False)
+    assert bob.returncode != 0 and "impersonation" in bob.stderr and "yes" not in bob.stdout
     rules = s.out("auth", "can-i", "--list")
     assert rules.splitlines()[1].split()[:2] == ["*.*", "[]"]
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import orjson
 
 from tidal.api import hpa_v1
-from tidal.api.errors import BadRequest, MethodNotAllowed, NotFound
+from tidal.api.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound
 from tidal.api.patch import PatchError, apply_patch
 from tidal.server import reviews
 
@@ -81,8 +81,17 @@ PROVIDERS: dict[str, _Discovery] = {
 
 
 async def dispatch(app: ApiServer, req: _Request, parts: list[str]) -> _Response | _Stream | None:
-    """The answer for a path this module serves; None for any other path."""
+    """The answer for a path this module serves; None for any other path. Impersonation
+    (`kubectl --as`) is refused on every path: tidal has no users to act as, and answering as
+    the caller would be a silently wrong answer (`auth can-i --as=bob` saying yes)."""
     from tidal.server.app import _json
+
+    asked = sorted(h for h in req.headers if h.startswith("impersonate-"))
+    if asked:
+        raise Forbidden(
+            f"impersonation ({', '.join(asked)}) is not supported by tidal: its tokens are the "
+            "plane's (admin) and pods' service accounts, there are no other users to act as"
+        )
 
     if parts == ["metrics"]:
         if req.method != "GET":
