@@ -392,3 +392,16 @@ def test_recreate_waits_for_old_pods() -> None:
         assert len(await w.pods()) == 2
 
     asyncio.run(scenario())
+
+
+def test_describe_prints_replicaset_lines_as_kubectl() -> None:
+    from tidal.cli.describe.deployment import describe
+
+    new = {"metadata": {"name": "d-b"}, "spec": {"replicas": 2}, "status": {"replicas": 1}}
+    old = [{"metadata": {"name": "d-a"}, "spec": {"replicas": 0}, "status": {}}]
+    text = " ".join(describe(DEP, [], T, replicasets=(old, new)).split())
+    assert "OldReplicaSets: d-a (0/0 replicas created)" in text
+    assert "NewReplicaSet: d-b (1/2 replicas created)" in text
+    text = " ".join(describe(DEP, [], T, replicasets=([], None)).split())
+    assert "OldReplicaSets: <none> NewReplicaSet: <none>" in text
+    assert "ReplicaSet" not in describe(DEP, [], T)  # not listed: kubectl leaves them out

@@ -21,6 +21,9 @@ import pytest
 from tests.plane import free_port, running_plane
 from tests.support import wait_until
 
+_ENTRY = Path(sys.executable).with_name("tidal")
+TIDAL = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "tidal.cli.main"]
+
 pytestmark = [
     pytest.mark.process,
     pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
@@ -158,6 +161,20 @@ def test_set_image_history_and_undo(s: Session) -> None:
     describe = s.out("describe", "deployment", "web")
     assert re.search(r"NewReplicaSet:\s+web-\S+ \(2/2 replicas created\)", describe), describe
     assert re.search(r"OldReplicaSets:\s+web-\S+ \(0/0 replicas created\)", describe), describe
+    ours = subprocess.run(
+        [*TIDAL, "describe", "deployment", "web"], env=s.env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert ours.returncode == 0, ours.stderr
+
+    def rs_lines(text: str) -> list[str]:
+        return [
+            " ".join(line.split())
+            for line in text.splitlines()
+            if line.startswith(("OldReplicaSets:", "NewReplicaSet:"))
+        ]
+
+    assert rs_lines(ours.stdout) == rs_lines(describe) and len(rs_lines(describe)) == 2
     out = s.out("rollout", "undo", "deployment/web")
     assert out.strip() == "deployment.apps/web rolled back"
     rollout_status(s)

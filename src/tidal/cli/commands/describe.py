@@ -8,9 +8,12 @@ from typing import Any
 
 from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import ApiError, NotFound
+from tidal.api.meta import selector_string
 from tidal.cli.describe import describer_for
 from tidal.cli.env import Env
 from tidal.cli.kube import CliError, context_namespace, resource, run
+from tidal.controllers.deployment import find_new
+from tidal.controllers.replicaset import controlled_by
 
 
 def add_parser(sub: Any) -> None:
@@ -18,6 +21,20 @@ def add_parser(sub: Any) -> None:
     d.add_argument("kind")
     d.add_argument("names", nargs="+", metavar="NAME")
     d.set_defaults(func=cmd_describe)
+
+
+async def replicasets_of(client: ApiClient, dep: Obj) -> tuple[list[Obj], Obj | None] | None:
+    """The Deployment's ReplicaSets (`GetAllReplicaSets`): the old ones and the new one; None
+    when they cannot be listed (kubectl then leaves the lines out)."""
+    meta = dep.get("metadata") or {}
+    sel = selector_string((dep.get("spec") or {}).get("selector"))
+    try:
+        listed = await client.list("ReplicaSet", meta.get("namespace"), label_selector=sel or None)
+    except ApiError:
+        return None
+    mine = [rs for rs in listed.get("items", []) if controlled_by(rs, meta.get("uid", ""))]
+    new = find_new(dep, mine)
+    return [rs for rs in mine if rs is not new], new
 
 
 async def events_for(client: ApiClient, obj: Obj, *, with_kind: bool = True) -> list[Obj] | None:
@@ -64,6 +81,8 @@ def cmd_describe(args: Any, env: Env) -> int:
                 except NotFound:
                     ep = None
                 text = fn(obj, events, now, endpoints=ep)
+            elif rt.kind == "Deployment":
+                text = fn(obj, events, now, replicasets=await replicasets_of(client, obj))
             else:
                 text = fn(obj, events, now)
             if i:

@@ -15,7 +15,25 @@ from tidal.cli.describe.common import (
 Obj = dict[str, Any]
 
 
-def describe(dep: Obj, events: list[Obj] | None, now: float) -> str:
+def replicasets_line(rs_list: list[Obj]) -> str:
+    """kubectl's `printReplicaSetsByLabels`: `name (current/desired replicas created)`."""
+    parts = [
+        f"{rs['metadata']['name']} ({(rs.get('status') or {}).get('replicas', 0)}/"
+        f"{(rs.get('spec') or {}).get('replicas', 0)} replicas created)"
+        for rs in rs_list
+    ]
+    return ", ".join(parts) or "<none>"
+
+
+def describe(
+    dep: Obj,
+    events: list[Obj] | None,
+    now: float,
+    *,
+    replicasets: tuple[list[Obj], Obj | None] | None = None,
+) -> str:
+    """kubectl's layout; `replicasets` (old ones, the new one) adds its OldReplicaSets and
+    NewReplicaSet lines."""
     meta = dep.get("metadata") or {}
     spec = dep.get("spec") or {}
     status = dep.get("status") or {}
@@ -105,5 +123,9 @@ def describe(dep: Obj, events: list[Obj] | None, now: float) -> str:
         w.write(1, "----\t------\t------")
         for c in conds:
             w.write(1, f"{c.get('type')} \t{c.get('status')}\t{c.get('reason', '')}")
+    if replicasets is not None:
+        old, new = replicasets
+        w.write(0, f"OldReplicaSets:\t{replicasets_line(old)}")
+        w.write(0, f"NewReplicaSet:\t{replicasets_line([new] if new else [])}")
     write_events(w, events, now)
     return w.text()
