@@ -189,7 +189,7 @@ def live_run(svc: dict[str, Any], seconds: float) -> dict[str, Any]:
     return {"cold": cold, "model": model, "hpa": hpa, "live": live, "seconds": seconds}
 
 
-def run(name: str, seconds: float, saved: Path | None) -> list[str]:
+def run(name: str, seconds: float, saved: Path | None, prov: Provenance) -> list[str]:
     svc = SERVICES[name]
     if saved is not None and saved.exists():  # simulate again against a recorded live run
         got = json.loads(saved.read_text())
@@ -241,6 +241,13 @@ def run(name: str, seconds: float, saved: Path | None) -> list[str]:
         f"{diff(rep['p50_s'], sim.p50_s)} | {diff(rep['p99_s'], sim.p99_s)} | |",
         "",
         f"Live: sent at most {live['max_send_lag_s']:.2f} s late.",
+        prov.readme_row(
+            80 if name == "iris" else 81,
+            f"simulator vs live, {seconds:g} s of the Azure trace on {name} (replica-s, p99)",
+            f"`tidal simulate`: {sim.replica_seconds:g} replica-s, p99 {sim.p99_s:.2f} s",
+            f"the same trace live (`tidal replay` on the plane), same run: "
+            f"{rep['replica_seconds']:g} replica-s, p99 {rep['p99_s']:.2f} s",
+        ),
     ]
 
 
@@ -252,7 +259,7 @@ def main() -> None:
     ap.add_argument("--live-json", type=Path, help="save the live run here; reuse it when present")
     args = ap.parse_args()
     prov = Provenance.start()
-    body = run(args.service, args.seconds, args.live_json)
+    body = run(args.service, args.seconds, args.live_json, prov)
     out = Path(args.out)
     if not out.exists():
         out.write_text("# Replay: live vs simulated\n\nSee docs/REPLAY.md for how to read it.\n")
