@@ -191,7 +191,8 @@ def live_run(svc: dict[str, Any], seconds: float) -> dict[str, Any]:
 
 def run(name: str, seconds: float, saved: Path | None, prov: Provenance) -> list[str]:
     svc = SERVICES[name]
-    if saved is not None and saved.exists():  # simulate again against a recorded live run
+    reused = saved is not None and saved.exists()
+    if reused:  # simulate again against a recorded live run
         got = json.loads(saved.read_text())
     else:
         got = live_run(svc, seconds)
@@ -245,8 +246,9 @@ def run(name: str, seconds: float, saved: Path | None, prov: Provenance) -> list
             80 if name == "iris" else 81,
             f"simulator vs live, {seconds:g} s of the Azure trace on {name} (replica-s, p99)",
             f"`tidal simulate`: {sim.replica_seconds:g} replica-s, p99 {sim.p99_s:.2f} s",
-            f"the same trace live (`tidal replay` on the plane), same run: "
-            f"{rep['replica_seconds']:g} replica-s, p99 {rep['p99_s']:.2f} s",
+            "the same trace live (`tidal replay` on the plane), "
+            + ("recorded earlier (--live-json): " if reused else "same run: ")
+            + f"{rep['replica_seconds']:g} replica-s, p99 {rep['p99_s']:.2f} s",
         ),
     ]
 
