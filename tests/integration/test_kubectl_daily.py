@@ -214,6 +214,18 @@ def test_autoscale_speaks_autoscaling_v1(session: Session) -> None:
     assert v1["apiVersion"] == "autoscaling/v1"
     assert v1["spec"]["targetCPUUtilizationPercentage"] == 50
     assert (v1["spec"]["minReplicas"], v1["spec"]["maxReplicas"]) == (1, 3)
+    listed = s.json(
+        "get", "--raw", "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers"
+    )
+    assert listed["apiVersion"] == "autoscaling/v1"
+    assert [i["spec"]["targetCPUUtilizationPercentage"] for i in listed["items"]] == [50]
+    watched = s.out(
+        "get",
+        "--raw",
+        "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers?watch=1&timeoutSeconds=1",
+    )
+    event = json.loads(watched.splitlines()[0])
+    assert event["type"] == "ADDED" and event["object"]["apiVersion"] == "autoscaling/v1"
     # a patch in v1 lands in the stored v2 object
     s.out("patch", "horizontalpodautoscalers.v1.autoscaling", "web", "--type=merge",
           "-p", '{"spec":{"targetCPUUtilizationPercentage":70}}')  # fmt: skip
