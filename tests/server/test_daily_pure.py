@@ -281,7 +281,11 @@ def _structural(schema: dict, where: str) -> None:
     if schema.get("type") == "array":
         assert "items" in schema, where
         _structural(schema["items"], where + "[]")
-    assert "type" in schema or schema.get("x-kubernetes-preserve-unknown-fields"), where
+    assert (
+        "type" in schema
+        or schema.get("x-kubernetes-preserve-unknown-fields")
+        or schema.get("x-kubernetes-int-or-string")
+    ), where
     for k, v in (schema.get("properties") or {}).items():
         _structural(v, f"{where}.{k}")
 

@@ -331,6 +331,57 @@ _OBJ_LIST = {
     "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
 }
 
+
+def _open_list(**props: Obj) -> Obj:
+    """An array of objects whose listed fields explain shows; any other field is kept."""
+    return {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "properties": props,
+        },
+    }
+
+
+_SERVICE_PORTS = _open_list(
+    name=_s("The name of this port within the service (a DNS_LABEL)."),
+    protocol=_s('The IP protocol for this port: "TCP" (default), "UDP" or "SCTP".'),
+    port=_int("The port that will be exposed by this service."),
+    targetPort={
+        "x-kubernetes-int-or-string": True,
+        "description": "Number or name of the port to access on the pods targeted by the service.",
+    },
+    nodePort=_int(
+        "The port on each node on which this service is exposed (NodePort, LoadBalancer)."
+    ),
+)
+_CONTAINER_PORTS = _open_list(
+    name=_s("An IANA_SVC_NAME naming the port, unique within the pod."),
+    containerPort=_int("Number of port to expose on the pod's IP address."),
+    protocol=_s('Protocol for port: "TCP" (default), "UDP" or "SCTP".'),
+)
+_ENV = _open_list(
+    name=_s("Name of the environment variable."),
+    value=_s("Variable references $(VAR_NAME) are expanded using the previous variables."),
+    valueFrom={
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "description": "Source for the variable's value: configMapKeyRef, secretKeyRef, "
+        "fieldRef or resourceFieldRef.",
+    },
+)
+_RESOURCES = {
+    "type": "object",
+    "x-kubernetes-preserve-unknown-fields": True,
+    "properties": {
+        "limits": _string_map("Limits describes the maximum amount of compute resources allowed."),
+        "requests": _string_map(
+            "Requests describes the minimum amount of compute resources required."
+        ),
+    },
+}
+
 # kind -> dotted path -> (schema fragment without description, description); "*" for every kind
 FIELDS: dict[str, dict[str, tuple[Obj, str]]] = {
     "Deployment": {
@@ -394,7 +445,7 @@ FIELDS: dict[str, dict[str, tuple[Obj, str]]] = {
     },
     "Service": {
         "spec": ({}, "Spec defines the behavior of a service."),
-        "spec.ports": (_OBJ_LIST, "The list of ports that are exposed by this service."),
+        "spec.ports": (_SERVICE_PORTS, "The list of ports that are exposed by this service."),
         "spec.selector": (_MAP, "Route service traffic to pods with label keys and values."),
         "spec.type": (
             {"type": "string"},
@@ -421,12 +472,9 @@ FIELDS: dict[str, dict[str, tuple[Obj, str]]] = {
         ),
         "containers.args": (_STR_LIST, "Arguments to the entrypoint."),
         "containers.workingDir": ({"type": "string"}, "Container's working directory."),
-        "containers.env": (_OBJ_LIST, "List of environment variables to set."),
-        "containers.ports": (_OBJ_LIST, "List of ports to expose from the container."),
-        "containers.resources": (
-            {"type": "object"},
-            "Compute Resources required by this container.",
-        ),
+        "containers.env": (_ENV, "List of environment variables to set."),
+        "containers.ports": (_CONTAINER_PORTS, "List of ports to expose from the container."),
+        "containers.resources": (_RESOURCES, "Compute Resources required by this container."),
         "restartPolicy": (
             {"type": "string"},
             "Restart policy for all containers within the pod: Always, OnFailure, Never.",
