@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tidal.api import openapi_schemas
 from tidal.api.errors import BadRequest
 
 ANY: Any = None
@@ -39,6 +40,16 @@ POD_SPEC = _obj(
     containers=[CONTAINER], initContainers=[CONTAINER],
 )  # fmt: skip
 TEMPLATE = _obj("metadata", spec=POD_SPEC)
+def from_openapi(schema: dict[str, Any]) -> Any:
+    """The known fields of an OpenAPI schema: ANY where it keeps unknown fields or lists none."""
+    if schema.get("type") == "array":
+        return [from_openapi(schema.get("items") or {})]
+    props = schema.get("properties")
+    if not props or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return ANY
+    return {k: from_openapi(v) for k, v in props.items()}
+
+
 TOP = ("apiVersion", "kind", "metadata", "status")
 REF = _obj("apiVersion", "kind", "name")
 
@@ -116,14 +127,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             behavior=_obj("scaleUp", "scaleDown"),
         ),
     ),
-    "CronHorizontalPodAutoscaler": _obj(
-        *TOP,
-        spec=_obj(
-            "excludeDates",
-            "timeZone",  # tidal's addition (docs/CRONHPA.md)
-            scaleTargetRef=REF,
-            jobs=[_obj("name", "schedule", "targetSize", "runOnce")],
-        ),
+    # tidal's CRD kinds: structural pruning by their OpenAPI schemas (one home)
+    "CronHorizontalPodAutoscaler": _obj(*TOP, spec=from_openapi(openapi_schemas.cronhpa_spec())),
+    "PredictiveHorizontalPodAutoscaler": _obj(
+        *TOP, spec=from_openapi(openapi_schemas.predictive_spec())
     ),
     "InferenceService": _obj(*TOP, spec=_obj("predictor", "explainer", "transformer")),
 }
