@@ -208,6 +208,22 @@ def test_pause_holds_a_template_change(s: Session) -> None:
     assert list(history(s)) == ["2", "3", "4"]
 
 
+def test_undo_to_revision_and_restart(s: Session) -> None:
+    out = s.out("rollout", "undo", "deployment/web", "--to-revision=2")
+    assert out.strip() == "deployment.apps/web rolled back"
+    rollout_status(s)
+    wait_until(lambda: images(s) == {"busybox:1.37"}, 180, 0.5, "revision 2's image")
+    assert list(history(s)) == ["3", "4", "5"]
+    before = {r["metadata"]["name"] for r in s.json("get", "rs", "-l", "app=web")["items"]}
+    assert s.out("rollout", "restart", "deployment/web").strip() == "deployment.apps/web restarted"
+    rollout_status(s)
+    sets = s.json("get", "rs", "-l", "app=web")["items"]
+    [new] = [r for r in sets if r["metadata"]["name"] not in before]
+    assert new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "6"
+    assert "kubectl.kubernetes.io/restartedAt" in new["spec"]["template"]["metadata"]["annotations"]
+    wait_until(lambda: images(s) == {"busybox:1.37"}, 180, 0.5, "restarted pods")
+
+
 def test_delete_foreground_removes_pods_first(s: Session) -> None:
     pods = {p["metadata"]["name"] for p in s.json("get", "pods", "-l", "app=web")["items"]}
     assert pods
