@@ -119,3 +119,21 @@ def test_unknown_fields_are_pruned_with_a_warning_or_refused(env: dict[str, str]
     quiet = kubectl(env, "replace", "--validate=false", "-f", "-", stdin=UNKNOWN)
     assert quiet.returncode == 0, quiet.stderr
     assert "unknown field" not in quiet.stderr
+
+
+def test_every_kind_applied_twice_is_unchanged(env: dict[str, str]) -> None:
+    """One object of every kind the fuzz test has a valid example of, applied twice."""
+    from tests.server.test_fuzz import SPECS, valid
+    from tidal.api.resources import RESOURCES
+
+    kinds = [r for r in RESOURCES if r.kind in SPECS or r.kind == "Namespace"]
+    docs = [json.dumps(valid(r, f"twice-{r.singular}", "default")) for r in kinds]
+    manifest = "\n".join(docs)  # a JSON stream
+    first = kubectl(env, "apply", "-f", "-", stdin=manifest)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count(" created") == len(kinds), first.stdout
+    second = kubectl(env, "apply", "-f", "-", stdin=manifest)
+    assert second.returncode == 0, second.stderr
+    lines = second.stdout.strip().splitlines()
+    assert len(lines) == len(kinds), lines
+    assert [line for line in lines if not line.endswith(" unchanged")] == []

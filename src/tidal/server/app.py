@@ -26,7 +26,6 @@ import asyncio
 import ctypes
 import ctypes.util
 import hmac
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -50,7 +49,7 @@ from tidal.api.resources import RESOURCES, ResourceType
 from tidal.pods import logs as pod_logs
 from tidal.pods import serviceaccount
 from tidal.server import builtin, discovery, openapi, protobuf, reviews, tables
-from tidal.server.body import MAX_BODY_BYTES, RequestEntityTooLarge, decode, too_large
+from tidal.server.body import MAX_BODY_BYTES, RequestEntityTooLarge, decode, plain, too_large
 from tidal.server.registry import Registry
 from tidal.server.request_metrics import RequestMetrics
 from tidal.server.schema import FieldCheck
@@ -76,6 +75,7 @@ VERSION = {
     "platform": "linux/amd64",
 }
 TRIM_AFTER_BYTES = 256 * 1024  # a body this big leaves freed heap worth giving back
+TRIM_QUIET_S = 2.0  # after writes stop this long, freed heap (deleted objects) goes back too
 WATCH_TIMEOUT_MAX_S = 365 * 24 * 3600  # a longer `timeoutSeconds` is as good as none
 PATCH_TYPES = {
     "application/json-patch+json": "json",
@@ -187,9 +187,8 @@ def _json(obj: Any, status: int = 200, content_type: bytes = JSON) -> _Response:
 def _status_error(err: ApiError) -> _Response:
     try:
         return _json(err.to_status(), err.code)
-    except TypeError:  # a message quoting text orjson refuses (a lone surrogate)
-        status = orjson.loads(json.dumps(err.to_status()).encode("utf-8", "replace"))
-        return _json(status, err.code)
+    except TypeError:  # a message quoting text orjson refuses (a lone surrogate): U+FFFD
+        return _json(plain(err.to_status()), err.code)
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -261,6 +260,8 @@ class ApiServer:
         self.clock = clock
         self.server_address = server_address
         self.providers: dict[str, ApiProvider] = {}
+        self._last_write = 0.0
+        self._trim_pending = False
         self.request_metrics = RequestMetrics()
 
     def register_api(self, group_version: str, provider: ApiProvider) -> None:
@@ -339,6 +340,8 @@ class ApiServer:
         if len(body) > TRIM_AFTER_BYTES:
             del req, body
             release_memory()
+        elif req.method != "GET":
+            self._trim_when_quiet()
 
     def _denied(self, scope: Scope, headers: dict[str, str]) -> ApiError | None:
         """None for the plane's token; else a pod's service-account token's review (its own
@@ -358,6 +361,24 @@ class ApiServer:
             return reviews.Requester()
         _, _, given = headers.get("authorization", "").partition(" ")
         return reviews.Requester(serviceaccount.verify(self.service_accounts.key, given.strip()))
+
+    def _trim_when_quiet(self) -> None:
+        """`release_memory` once no write has come for TRIM_QUIET_S (one timer at a time)."""
+        loop = asyncio.get_running_loop()
+        self._last_write = loop.time()
+        if self._trim_pending:
+            return
+        self._trim_pending = True
+
+        def check() -> None:
+            left = self._last_write + TRIM_QUIET_S - loop.time()
+            if left > 0:
+                loop.call_later(left, check)
+                return
+            self._trim_pending = False
+            release_memory()
+
+        loop.call_later(TRIM_QUIET_S, check)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         auth = headers.get("authorization", "")

@@ -55,7 +55,7 @@ log = logging.getLogger("tidal.server")
 Obj = dict[str, Any]
 BUILTIN_GROUPS = frozenset({"", "apps", "autoscaling"})
 HISTORY = 10_000
-HISTORY_BYTES = 8 * 1024 * 1024  # and at most this much JSON (objects reach 1.5 MiB each)
+HISTORY_BYTES = 4 * 1024 * 1024  # and at most this much JSON (objects reach 1.5 MiB each)
 MAX_OBJECT_BYTES = 1536 * 1024  # etcd's default --max-request-bytes
 EVENT_TTL_S = 3600.0
 # Namespaces every cluster has (the seed reads the ingress Service from kube-system).
@@ -438,7 +438,7 @@ class Registry:
         if not isinstance(obj, dict) or not isinstance(obj.get("metadata", {}), dict):
             raise BadRequest("the object must be a JSON object with a metadata map")
         r = resource_for(obj.get("kind", ""))
-        obj = copy.deepcopy(obj)
+        obj = _json_copy(obj)
         self._check_api_version(r, obj)
         meta = obj.setdefault("metadata", {})
         if r.namespaced:
@@ -544,9 +544,9 @@ class Registry:
         if subresource == "scale":
             return self._update_scale(r, current, obj, dry_run)
         if subresource == "status":
-            new = copy.deepcopy(current)
+            new = _json_copy(current)
             if "status" in obj:
-                new["status"] = copy.deepcopy(obj["status"])
+                new["status"] = _json_copy(obj["status"])
             else:
                 new.pop("status", None)
             return self._replace(r, current, new, dry_run, bump=False)
@@ -554,7 +554,7 @@ class Registry:
             raise NotFound(f"{qualified(r)} subresource {subresource!r} not found")
         if body_kind and body_kind != r.kind:
             raise BadRequest(f"kind {body_kind!r} does not match {r.kind!r}")
-        new = copy.deepcopy(obj)
+        new = _json_copy(obj)
         self._check_api_version(r, new)
         new["kind"] = r.kind
         meta = new.setdefault("metadata", {})
@@ -569,7 +569,7 @@ class Registry:
             meta["namespace"] = cur_meta.get("namespace")
         if "status" in r.subresources:
             if "status" in current:
-                new["status"] = copy.deepcopy(current["status"])
+                new["status"] = _json_copy(current["status"])
             else:
                 new.pop("status", None)
         new = self._admit(r, new, fields)
@@ -638,7 +638,7 @@ class Registry:
                 causes=[cause],
                 details={"name": name, "group": "autoscaling", "kind": "Scale"},
             )
-        new = copy.deepcopy(current)
+        new = _json_copy(current)
         new.setdefault("spec", {})["replicas"] = replicas
         result = self._replace(r, current, new, dry_run, bump=True)
         return self._to_scale(r, result)
@@ -996,6 +996,12 @@ class Registry:
     @property
     def watcher_count(self) -> int:
         return len(self._watchers)
+
+
+def _json_copy(obj: Any) -> Any:
+    """A deep copy of a JSON value, through orjson: several times faster than `copy.deepcopy`
+    on API objects (every write copies the object it is given and the current one)."""
+    return orjson.loads(orjson.dumps(obj))
 
 
 def _short(value: Any) -> str:
