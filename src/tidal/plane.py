@@ -576,9 +576,10 @@ class Plane:
             self.registry.close()
 
     async def _delete_controlled_pods(self, timeout_s: float = 40.0) -> None:
-        """`tidal down`: pods a Deployment owns are deleted through the API, so the runner
-        drains and stops them as Kubernetes does, and the next `tidal up` makes fresh ones
-        (not crash-loop restarts). Controllers are already stopped, so none is replaced."""
+        """`tidal down`: pods a controller owns (a Deployment's ReplicaSet's) are deleted through
+        the API, so the runner drains and stops them as Kubernetes does, and the next `tidal up`
+        makes fresh ones (not crash-loop restarts). Controllers (the replicaset controller among
+        them) are already stopped, so none is replaced."""
         if self.runner is None:
             return
         try:
