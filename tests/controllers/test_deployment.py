@@ -375,6 +375,24 @@ def test_foreground_deletion_waits_for_pods() -> None:
     asyncio.run(scenario())
 
 
+def test_orphaned_replicaset_is_adopted_by_a_new_deployment() -> None:
+    async def scenario() -> None:
+        w = World()
+        await w.client.create(new_dep())
+        await w.settle()
+        pods = {p["metadata"]["name"] for p in await w.pods()}
+        await w.client.delete("Deployment", "d", "default", propagation_policy="Orphan")
+        [rs] = (await w.rs()).values()
+        assert "ownerReferences" not in rs["metadata"]
+        created = await w.client.create(new_dep())
+        await w.settle()
+        [rs] = (await w.rs()).values()  # the same ReplicaSet, now the new Deployment's
+        assert rs["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
+        assert {p["metadata"]["name"] for p in await w.pods()} == pods
+
+    asyncio.run(scenario())
+
+
 def test_recreate_waits_for_old_pods() -> None:
     async def scenario() -> None:
         w = World()

@@ -166,15 +166,19 @@ def test_controller_creates_and_deletes_pods_and_refuses_a_bad_replicaset() -> N
         with pytest.raises(Invalid, match="spec.selector"):
             await client.create({**body, "spec": {**body["spec"], "selector": {}}})
         await client.create(body)
+        stray = render_pod(await client.get("ReplicaSet", "d-abc", "default"), "strya")
+        del stray["metadata"]["ownerReferences"]  # an orphan the selector matches: adopted
+        await client.create(stray)
         await rsc.reconcile(("default", "d-abc"), None)  # type: ignore[arg-type]
         pods = (await client.list("Pod", "default"))["items"]
         assert len(pods) == 2 and all(p["metadata"]["name"].startswith("d-abc-") for p in pods)
+        assert all(p["metadata"]["ownerReferences"][0]["name"] == "d-abc" for p in pods)
         rs = await client.get("ReplicaSet", "d-abc", "default")
         assert rs["status"]["replicas"] == 2 and rs["status"]["availableReplicas"] == 0
         await client.patch("ReplicaSet", "d-abc", {"spec": {"replicas": 1}}, "default")
         await rsc.reconcile(("default", "d-abc"), None)  # type: ignore[arg-type]
         assert len((await client.list("Pod", "default"))["items"]) == 1
         reasons = [e["reason"] for e in client.events("ReplicaSet", "d-abc")]
-        assert reasons == ["SuccessfulCreate", "SuccessfulCreate", "SuccessfulDelete"]
+        assert reasons == ["SuccessfulCreate", "SuccessfulDelete"]
 
     asyncio.run(scenario())

@@ -25,7 +25,7 @@ from tidal.api.events import make_event
 from tidal.api.meta import parse_time, rfc3339, selector_string
 from tidal.controllers import rollout as ro
 from tidal.controllers.loop import Key, Loop, Watch
-from tidal.controllers.replicaset import ALPHANUMS, controlled_by, owner_reference
+from tidal.controllers.replicaset import ALPHANUMS, claim, controlled_by, owner_reference
 
 COMPONENT = "deployment-controller"
 HASH_LABEL = "pod-template-hash"
@@ -373,7 +373,7 @@ class DeploymentController:
         spec = dep.get("spec") or {}
         sel = selector_string(spec.get("selector"))
         listed = await self.client.list("ReplicaSet", ns, label_selector=sel or None)
-        rs_list = [rs for rs in listed.get("items", []) if controlled_by(rs, meta.get("uid", ""))]
+        rs_list = await claim(self.client, dep, listed.get("items", []), sel)
         now = self.clock()
         if meta.get("deletionTimestamp"):  # syncStatusOnly
             await self._write_status(dep, rs_list, find_new(dep, rs_list), False, False, now)

@@ -160,6 +160,36 @@ def controlled_by(obj: Obj, uid: str) -> bool:
     )
 
 
+def orphan(obj: Obj) -> bool:
+    """No controller owns it and it is not going away: an owner whose selector matches may
+    adopt it (`ControllerRefManager`), as after `delete --cascade=orphan` and a re-create."""
+    meta = obj.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return False
+    return not any(r.get("controller") for r in meta.get("ownerReferences") or [])
+
+
+async def claim(client: ApiClient, owner: Obj, items: Iterable[Obj], selector: str) -> list[Obj]:
+    """What `owner` controls among `items` (listed by its non-empty `selector`), orphans
+    adopted with a controller reference; nothing is adopted while the owner is being deleted."""
+    uid = owner["metadata"].get("uid", "")
+    adopt = bool(selector) and not owner["metadata"].get("deletionTimestamp")
+    out = []
+    for obj in items:
+        if controlled_by(obj, uid):
+            out.append(obj)
+        elif adopt and orphan(obj):
+            meta = obj["metadata"]
+            refs = [*(meta.get("ownerReferences") or []), owner_reference(owner)]
+            try:
+                out.append(
+                    await client.update({**obj, "metadata": {**meta, "ownerReferences": refs}})
+                )
+            except (Conflict, NotFound):
+                continue  # changed or gone meanwhile: the next reconcile sees it
+    return out
+
+
 # ---- the controller -----------------------------------------------------------------------------
 def _owner_keys(pod: Obj, _loop: Loop) -> Iterable[Key]:
     meta = pod.get("metadata") or {}
@@ -187,8 +217,7 @@ class ReplicaSetController:
         ns = rs["metadata"].get("namespace") or "default"
         sel = selector_string((rs.get("spec") or {}).get("selector"))
         listed = await self.client.list("Pod", ns, label_selector=sel or None)
-        uid = rs["metadata"].get("uid", "")
-        return [p for p in listed.get("items", []) if controlled_by(p, uid)]
+        return await claim(self.client, rs, listed.get("items", []), sel)
 
     async def reconcile(self, key: Key, loop: Loop) -> float | None:
         ns, name = key
