@@ -25,7 +25,6 @@ from tidal.api.errors import Conflict, Invalid, NotFound, TidalError
 from tidal.api.events import make_event
 from tidal.api.meta import rfc3339, selector_string
 from tidal.api.resources import by_kind
-from tidal.api.selectors import parse_labels
 from tidal.api.wellknown import PROFILE_ANNOTATION, SYNC_PERIOD_ANNOTATION
 from tidal.autoscaling import profiles
 from tidal.autoscaling.hpa import (
@@ -45,7 +44,7 @@ from tidal.autoscaling.hpa.observe import (
     pods_data,
     resource_data,
 )
-from tidal.controllers.loop import Key, Loop, Watch
+from tidal.controllers.loop import Key, Loop, SelectorIndex, Watch
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +146,7 @@ class HPAController:
         self.clock = clock
         self._last: dict[Key, tuple[float, Any]] = {}  # key -> (last sync, spec then)
         self._events: dict[tuple[Key, str, str, str], tuple[str, int]] = {}
-        self._selectors: dict[Key, str] = {}  # the last target selector of each HPA
+        self._selectors = SelectorIndex()  # the last target selector of each HPA
         self._revisions: dict[Key, Obj] = {}  # our last written history ControllerRevision
 
     # -- loop entry ------------------------------------------------------------------------------
@@ -169,7 +168,7 @@ class HPAController:
 
     def forget(self, key: Key) -> None:
         self._last.pop(key, None)
-        self._selectors.pop(key, None)
+        self._selectors.remove(key)
         self._revisions.pop(key, None)
         for k in [k for k in self._events if k[0] == key]:
             del self._events[k]
@@ -223,7 +222,7 @@ class HPAController:
                 (scale_obj.get("status") or {}).get("selector") or None,
             )
             if scale.selector:
-                self._selectors[(ns, name)] = scale.selector
+                self._selectors.set((ns, name), ns, scale.selector)
                 pods, metrics, pod_labels = await self._observe(ns, scale.selector, spec)
                 selecting = self._selecting(ns, pod_labels)
         inputs = Inputs(
@@ -316,17 +315,10 @@ class HPAController:
 
     def _selecting(self, ns: str, pod_labels: list[dict[str, str]]) -> tuple[str, ...]:
         """HPAs (`ns/name`) whose last known target selector matches any of these pods."""
-        out = []
-        for (hns, hname), sel in sorted(self._selectors.items()):
-            if hns != ns:
-                continue
-            try:
-                parsed = parse_labels(sel)
-            except ValueError:
-                continue
-            if any(parsed.matches(labels) for labels in pod_labels):
-                out.append(f"{hns}/{hname}")
-        return tuple(out)
+        found: set[Key] = set()
+        for labels in pod_labels:
+            found |= self._selectors.matching(ns, labels)
+        return tuple(f"{hns}/{hname}" for hns, hname in sorted(found))
 
     async def _observe(
         self, ns: str, selector: str, spec: Obj

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import Gone, TidalError
+from tidal.api.selectors import LabelSelector, parse_labels
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +34,159 @@ def key_of(obj: Obj) -> Key:
 
 @dataclass(slots=True)
 class Informer:
-    """The cached objects of one kind, keyed by (namespace, name)."""
+    """The cached objects of one kind, keyed by (namespace, name), with client-go's indexes: by
+    namespace, by owner uid and by label, so a lookup reads the objects it is about instead of
+    scanning the kind (`objects` is read-only outside the loop: `replace`/`put`/`drop` keep
+    the indexes)."""
 
     kind: str
     objects: dict[Key, Obj] = field(default_factory=dict)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
+    _by_ns: dict[str, dict[Key, Obj]] = field(default_factory=dict)
+    _by_owner: dict[str, set[Key]] = field(default_factory=dict)
+    _by_label: dict[tuple[str, str, str], set[Key]] = field(default_factory=dict)
 
     def list(self, namespace: str | None = None) -> list[Obj]:
-        return [o for (ns, _), o in self.objects.items() if namespace is None or ns == namespace]
+        if namespace is None:
+            return list(self.objects.values())
+        return list(self._by_ns.get(namespace, {}).values())
 
     def get(self, namespace: str, name: str) -> Obj | None:
         return self.objects.get((namespace, name))
+
+    def owned_by(self, uid: str) -> list[Obj]:
+        """The objects with an ownerReference to `uid`, in (namespace, name) order."""
+        return [self.objects[k] for k in sorted(self._by_owner.get(uid, ()))]
+
+    def select(self, namespace: str, selector: str | None) -> list[Obj]:
+        """The objects in `namespace` whose labels match `selector` (label-selector syntax; a
+        ValueError when it does not parse), in name order, read through the label index when
+        it has a `=`/`in` term."""
+        sel = parse_labels(selector)
+        terms = [r for r in sel.requirements if r.op in ("=", "in")]
+        if not terms:
+            found = [self.objects[k] for k in sorted(self._by_ns.get(namespace, {}))]
+        else:
+            keys = min(
+                (
+                    {k for v in r.values for k in self._by_label.get((namespace, r.key, v), ())}
+                    for r in terms
+                ),
+                key=len,
+            )
+            found = [self.objects[k] for k in sorted(keys)]
+        return [o for o in found if sel.matches((o.get("metadata") or {}).get("labels"))]
+
+    def replace(self, objects: dict[Key, Obj]) -> None:
+        """A fresh list: the cache and its indexes rebuilt."""
+        self.objects = {}
+        self._by_ns, self._by_owner, self._by_label = {}, {}, {}
+        for obj in objects.values():
+            self.put(obj)
+
+    def put(self, obj: Obj) -> None:
+        key = key_of(obj)
+        old = self.objects.get(key)
+        if old is not None:
+            self._unindex(key, old)
+        self.objects[key] = obj
+        self._by_ns.setdefault(key[0], {})[key] = obj
+        meta = obj.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or ():
+            if ref.get("uid"):
+                self._by_owner.setdefault(ref["uid"], set()).add(key)
+        for label, value in (meta.get("labels") or {}).items():
+            self._by_label.setdefault((key[0], label, value), set()).add(key)
+
+    def drop(self, obj: Obj) -> None:
+        key = key_of(obj)
+        old = self.objects.pop(key, None)
+        if old is not None:
+            self._unindex(key, old)
+            in_ns = self._by_ns.get(key[0], {})
+            in_ns.pop(key, None)
+            if not in_ns:
+                self._by_ns.pop(key[0], None)
+
+    def _unindex(self, key: Key, old: Obj) -> None:
+        meta = old.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or ():
+            keys = self._by_owner.get(ref.get("uid") or "")
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_owner[ref["uid"]]
+        for label, value in (meta.get("labels") or {}).items():
+            keys = self._by_label.get((key[0], label, value))
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_label[(key[0], label, value)]
+
+
+class SelectorIndex:
+    """Which of many label selectors (each under a key, in a namespace) match a pod's labels,
+    without testing them all: a selector is filed under its narrowest `=`/`in` term (client-go's
+    indexers; an HPA's target selector is `app=x`), so a lookup tests only the selectors filed
+    under the pod's own labels, plus those with no such term. Plumbing only: what matches is
+    exactly `parse_labels(selector).matches(labels)`; an unparsable selector matches nothing."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Key, tuple[str, str, LabelSelector, list[tuple[str, str, str]]]] = {}
+        self._by_term: dict[tuple[str, str, str], set[Key]] = {}  # (ns, label, value) -> keys
+        self._loose: dict[str, set[Key]] = {}  # ns -> keys of selectors without such a term
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Key) -> str | None:
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None else None
+
+    def set(self, key: Key, namespace: str, selector: str) -> None:
+        old = self._entries.get(key)
+        if old is not None and old[:2] == (namespace, selector):
+            return
+        self.remove(key)
+        try:
+            parsed = parse_labels(selector)
+        except ValueError:
+            return
+        terms = [r for r in parsed.requirements if r.op in ("=", "in")]
+        if terms:
+            best = min(terms, key=lambda r: len(r.values))
+            filed = [(namespace, best.key, v) for v in best.values]
+            for term in filed:
+                self._by_term.setdefault(term, set()).add(key)
+        else:
+            filed = []
+            self._loose.setdefault(namespace, set()).add(key)
+        self._entries[key] = (namespace, selector, parsed, filed)
+
+    def remove(self, key: Key) -> None:
+        old = self._entries.pop(key, None)
+        if old is None:
+            return
+        namespace, _, _, filed = old
+        for term in filed:
+            keys = self._by_term.get(term)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_term[term]
+        loose = self._loose.get(namespace)
+        if not filed and loose is not None:
+            loose.discard(key)
+            if not loose:
+                del self._loose[namespace]
+
+    def matching(self, namespace: str, labels: dict[str, str] | None) -> set[Key]:
+        """Keys whose selector (in `namespace`) matches `labels`."""
+        labels = labels or {}
+        candidates = set(self._loose.get(namespace, ()))
+        for k, v in labels.items():
+            candidates |= self._by_term.get((namespace, k, v), set())
+        return {key for key in candidates if self._entries[key][2].matches(labels)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +286,7 @@ class Loop:
                 listed = await self.client.list(w.kind)
                 fresh = {key_of(o): o for o in listed.get("items", [])}
                 gone = [informer.objects[k] for k in informer.objects.keys() - fresh.keys()]
-                informer.objects = fresh
+                informer.replace(fresh)
                 informer.synced.set()
                 for obj in [*fresh.values(), *gone]:
                     self._route(w, obj)
@@ -151,11 +294,10 @@ class Loop:
                 async for etype, obj in self.client.watch(w.kind, resource_version=rv):
                     if etype in ("BOOKMARK", "ERROR"):
                         continue
-                    k = key_of(obj)
                     if etype == "DELETED":
-                        informer.objects.pop(k, None)
+                        informer.drop(obj)
                     else:
-                        informer.objects[k] = obj
+                        informer.put(obj)
                     self._route(w, obj)
                 delay = 0.2
             except asyncio.CancelledError:

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -142,6 +142,9 @@ class ResourceSampler:
         # (ns, pod, container) -> (pid, samples)
         self._series: dict[tuple[str, str, str], tuple[int, deque[Sample]]] = {}
         self._pods: dict[tuple[str, str], Target] = {}
+        # (namespace, label, value) -> pods: a list by selector reads only the pods carrying
+        # one of its `=`/`in` labels (one HPA's pods, not every pod)
+        self._by_label: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
 
     def read(self, targets: Sequence[Target]) -> dict[tuple[str, str, str], tuple[int, float, int]]:
         """Read every container's tree: (ns, pod, container) -> (pid, CPU s, RSS). Blocking
@@ -173,6 +176,10 @@ class ResourceSampler:
         for key in [k for k in self._series if k not in readings]:
             del self._series[key]
         self._pods = {(t.namespace, t.name): t for t in targets}
+        self._by_label = {}
+        for key, t in self._pods.items():
+            for label, value in (t.labels or {}).items():
+                self._by_label.setdefault((key[0], label, value), []).append(key)
 
     def sample(self) -> None:
         """One sampling round over every running pod (synchronously)."""
@@ -244,7 +251,18 @@ class ResourceSampler:
         except ValueError as exc:
             raise errors.BadRequest(f"unable to parse requirement: {exc}") from exc
         items = []
-        for (ns, name), t in sorted(self._pods.items()):
+        keys: Iterable[tuple[str, str]] = self._pods
+        terms = [r for r in sel.requirements if r.op in ("=", "in")]
+        if namespace and terms:
+            keys = min(
+                (
+                    [k for v in r.values for k in self._by_label.get((namespace, r.key, v), ())]
+                    for r in terms
+                ),
+                key=len,
+            )
+        for ns, name in sorted(keys):
+            t = self._pods[(ns, name)]
             if namespace and ns != namespace:
                 continue
             if not sel.matches(t.labels):

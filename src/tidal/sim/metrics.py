@@ -92,12 +92,9 @@ class SimMetrics:
     def _selected(
         self, namespace: str, params: dict[str, str] | None
     ) -> list[tuple[str, tuple[float, Usage]]]:
-        live = set(self.pods(namespace, (params or {}).get("labelSelector")))
-        return [
-            (name, v)
-            for name, v in sorted(self.published.get(namespace, {}).items())
-            if name in live
-        ]
+        published = self.published.get(namespace, {})
+        live = self.pods(namespace, (params or {}).get("labelSelector"))
+        return [(name, published[name]) for name in sorted(set(live)) if name in published]
 
     def __call__(self, path: str, params: dict[str, str] | None) -> Obj:
         parts = path.strip("/").split("/")

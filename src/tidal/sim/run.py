@@ -12,6 +12,7 @@ CronHPA, KPA and predictive ones are in `tidal.sim.cron`, `.kpa`, `.predictive`
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,7 +173,7 @@ def _above_target(
             avg = sum(v[idx] for v in vals) / len(vals)
             if target.get("averageUtilization") is not None:
                 req = [
-                    float(parse(p["spec"]["containers"][0]["resources"]["requests"][src["name"]]))
+                    _quantity(p["spec"]["containers"][0]["resources"]["requests"][src["name"]])
                     for p in pods
                 ]
                 if req and avg * 100 > target["averageUtilization"] * (sum(req) / len(req)):
@@ -209,6 +210,12 @@ def _above_target(
             ):
                 return True
     return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _quantity(text: str) -> float:
+    """A pod's request as a number (pods of a Deployment share a handful of spellings)."""
+    return float(parse(text))
 
 
 def _plural(kind: str) -> str:
@@ -359,7 +366,6 @@ async def simulate(
                 u = (max(cpu, 0.0), max(mem, 0.0), custom)
                 usage_now[p["metadata"]["name"]] = u
                 metrics.record(now, d.namespace, p["metadata"]["name"], u)
-            metrics.forget(d.namespace, live[d.namespace])
             paid = len(all_pods) + draining
             summary.replica_seconds[d.name] = (
                 summary.replica_seconds.get(d.name, 0.0) + paid * scenario.tick_s
@@ -378,6 +384,8 @@ async def simulate(
             series.latency_max.append(max(done) if done else None)
             if svc is not None:
                 samples[d.name].append(rep.ReplicaSample(t, paid, len(ready), 0.0))
+        for ns, names_live in live.items():
+            metrics.forget(ns, names_live)
         for om in scenario.object_metrics:
             names = dict(
                 variables, t=t, replicas=float(len(kubelet.ready_pods(om.name, om.namespace)))

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from tidal.api.client import Obj
 from tidal.api.meta import rfc3339
 from tidal.server.inprocess import InProcessClient
@@ -33,20 +35,32 @@ class MetricsSource(Protocol):
 
 
 class _Objects(Mapping[Key, Obj]):
-    """Read-only view of the registry's objects by (kind, namespace, name): fresh copies."""
+    """Read-only view of the registry's objects by (kind, namespace, name), parsed once per
+    version: the store keeps each object as JSON bytes and replaces them on every write, so a
+    parsed copy stays valid while the same bytes are stored (an informer's cache, fed by
+    identity instead of by a watch). The objects are shared: read them, never mutate them."""
 
     def __init__(self, registry: Registry) -> None:
         self._store = registry.store
+        self._parsed: dict[Key, tuple[bytes, Obj]] = {}
+
+    def get(self, key: Key, default: Any = None) -> Any:  # type: ignore[override]
+        raw = self._store.get_raw(key)
+        if raw is None:
+            self._parsed.pop(key, None)
+            return default
+        cached = self._parsed.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        obj = orjson.loads(raw)
+        self._parsed[key] = (raw, obj)
+        return obj
 
     def __getitem__(self, key: Key) -> Obj:
-        obj = self._store.get(key)
+        obj = self.get(key)
         if obj is None:
             raise KeyError(key)
         return obj
-
-    def get(self, key: Key, default: Any = None) -> Any:  # type: ignore[override]
-        obj = self._store.get(key)
-        return default if obj is None else obj
 
     def __iter__(self) -> Iterator[Key]:
         return (k for k, _ in self._store.items())
@@ -75,8 +89,10 @@ class SimApi(InProcessClient):
         self.objects: Mapping[Key, Obj] = _Objects(registry)
 
     def items(self, kind: str, namespace: str | None = None) -> list[Obj]:
-        """Every object of `kind` (in `namespace`), in (namespace, name) order."""
-        return self.registry.list(kind, namespace)["items"]
+        """Every object of `kind` (in `namespace`), in (namespace, name) order, from the shared
+        cache of `objects` (read, never mutate)."""
+        objects = self.objects
+        return [objects[k] for k in self.registry.store.keys(kind, namespace)]
 
     def ensure_namespace(self, name: str) -> None:
         if not self.registry.store.exists(("Namespace", "", name)):
@@ -187,8 +203,7 @@ class Kubelet:
             status = {"replicas": len(pods), "readyReplicas": ready, "availableReplicas": ready}
             old = deploy.get("status") or {}
             if any(old.get(k) != v for k, v in status.items()):  # the KPA reads readyReplicas
-                deploy["status"] = old | status
-                registry.update(deploy, subresource="status")
+                registry.update(deploy | {"status": old | status}, subresource="status")
 
     @staticmethod
     def _pod(name: str, ns: str, owned: _Owned, deploy: Obj, tpl: PodTemplate) -> Obj:
