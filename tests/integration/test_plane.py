@@ -103,6 +103,24 @@ def test_seed_journey(plane: Plane) -> None:
     assert hpa["metadata"]["labels"]["app"] == f"isvc.{NAME}-predictor"
 
 
+def test_record_from_the_router_gives_a_request_trace(plane: Plane, tmp_path: Path) -> None:
+    from tidal.sim.traces import read_rows
+
+    host = f"{NAME}-default.example.com"
+    for _ in range(5):
+        assert plane.predict(host).status_code == 200
+    out = tmp_path / "requests.csv"
+    code, _, err = plane.cli("record", "--router", NAME, "--since", "10m", "-o", str(out))
+    assert code == 0, err
+    lines = out.read_text().splitlines()
+    assert lines[0] == "TIMESTAMP,LatencySeconds,Status"
+    assert len(lines) >= 6 and all(line.endswith(",200") for line in lines[1:])
+    rows = read_rows(out)  # what a scenario's `requests:` and `tidal replay` read
+    assert len(rows) == len(lines) - 1 and rows[0][0] == 0.0
+    code, _, err = plane.cli("record", "--router", "nope")
+    assert code == 1 and "the router has no Service default/nope" in err
+
+
 @pytest.mark.parametrize(
     "flags",
     [
