@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -188,19 +191,51 @@ def sim_run(n: int) -> tuple[float, int]:
     return time.process_time() - began, len(records)
 
 
+def measure(what: str, n: int, src: Path | None = None) -> Any:
+    """One measurement in a fresh process (no heap, caches or garbage left by another size);
+    `src`: run another revision's `src` tree instead of the installed one."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", what, str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def export_src(rev: str) -> Path:
+    """The `src` tree of git revision `rev`, in a temporary directory."""
+    dest = Path(tempfile.mkdtemp(prefix="tidal-bench-scale-src-"))
+    tar = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=tar.stdout, check=True)
+    return dest / "src"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--one", nargs=2, metavar=("WHAT", "N"), help=argparse.SUPPRESS)
     ap.add_argument("--sizes", default="100,300,1000", help="object counts (100,300,1000)")
     ap.add_argument("--no-sim", action="store_true", help="only the HPA round")
     ap.add_argument("--no-write", action="store_true", help="print, do not write scale.md")
+    ap.add_argument("--before", metavar="REV", help="also measure this git revision (same run)")
+    ap.add_argument("--before-sizes", default="100,300", help="its sizes (100,300: it is slow)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scale.md"))
     args = ap.parse_args()
+    if args.one:
+        what, n = args.one[0], int(args.one[1])
+        got = asyncio.run(hpa_round(n)) if what == "round" else sim_run(n)
+        print(json.dumps(got))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     prov = Provenance.start()
     rows = []
     for n in sizes:
-        first, steady = asyncio.run(hpa_round(n))
-        sim_s, decisions = (None, 0) if args.no_sim else sim_run(n)
+        first, steady = measure("round", n)
+        sim_s, decisions = (None, 0) if args.no_sim else measure("sim", n)
         rows.append((n, first, steady, sim_s, decisions))
         sim_txt = "-" if sim_s is None else f"{sim_s:.2f} s, {decisions} decisions"
         print(f"n={n}: HPA round {first:.3f} s first, {steady:.3f} s steady; simulate {sim_txt}")
@@ -215,7 +250,8 @@ def main() -> None:
         "(`time.process_time`) of the first round (which creates each HPA's history revision "
         "and its events) and of the next one, a sync period later. (b) `tidal simulate` "
         "(in process) of N Deployments + N HPAs over 60 s of virtual time (1 s ticks, the "
-        "`kubernetes` profile; the load doubles at 20 s): CPU seconds.",
+        "`kubernetes` profile; the load doubles at 20 s): CPU seconds. Each measurement runs "
+        "in a fresh Python process.",
         "",
         "| N | HPA round, first (CPU s) | HPA round, steady (CPU s) | simulate 60 s (CPU s) "
         "| per object (ms) | decisions |",
@@ -225,6 +261,25 @@ def main() -> None:
         sim_cell = "-" if sim_s is None else f"{sim_s:.2f}"
         per = "-" if sim_s is None else f"{sim_s / n * 1000:.1f}"
         lines.append(f"| {n} | {first:.3f} | {steady:.3f} | {sim_cell} | {per} | {decisions} |")
+    if args.before:
+        src = export_src(args.before)
+        lines += [
+            "",
+            f"The same measurements on revision `{args.before}` (`--before`: its `src` tree, "
+            "in the same run):",
+            "",
+            "| N | HPA round, first (CPU s) | HPA round, steady (CPU s) | simulate 60 s (CPU s) "
+            "| per object (ms) | decisions |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for n in [int(x) for x in args.before_sizes.split(",")]:
+            first, steady = measure("round", n, src)
+            sim_s, decisions = measure("sim", n, src)
+            print(f"before n={n}: HPA round {first:.3f}/{steady:.3f} s; simulate {sim_s:.2f} s")
+            lines.append(
+                f"| {n} | {first:.3f} | {steady:.3f} | {sim_s:.2f} | {sim_s / n * 1000:.1f} "
+                f"| {decisions} |"
+            )
     big = rows[-1]
     small = rows[0]
     lines += [
