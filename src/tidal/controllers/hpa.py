@@ -422,8 +422,7 @@ class HPAController:
         """`updateStatusIfNeeded`: nothing is written when the status is unchanged."""
         if status == (hpa.get("status") or {}):
             return
-        obj = copy.deepcopy(hpa)
-        obj["status"] = status
+        obj = {**hpa, "status": status}  # a new top level; the API copies what it stores
         meta = hpa.get("metadata") or {}
         for _ in range(3):
             try:

@@ -171,9 +171,11 @@ class Kubelet:
     async def step(self) -> None:
         now = self.api.clock()
         registry = self.api.registry
+        seen: set[tuple[str, str]] = set()
         for deploy in self.api.items("Deployment"):
             meta = deploy["metadata"]
             name, ns = meta["name"], meta["namespace"]
+            seen.add((ns, name))
             tpl = self.templates.get(name, PodTemplate())
             owned = self._owned.get((ns, name))
             if owned is None or owned.uid != meta["uid"]:
@@ -204,6 +206,8 @@ class Kubelet:
             old = deploy.get("status") or {}
             if any(old.get(k) != v for k, v in status.items()):  # the KPA reads readyReplicas
                 registry.update(deploy | {"status": old | status}, subresource="status")
+        for gone in self._owned.keys() - seen:  # a deleted Deployment's pods went with it (GC)
+            del self._owned[gone]
 
     @staticmethod
     def _pod(name: str, ns: str, owned: _Owned, deploy: Obj, tpl: PodTemplate) -> Obj:
