@@ -834,9 +834,7 @@ class Registry:
         if owner is None or key is None:
             return
         finalizers = owner["metadata"].get("finalizers") or []
-        if "foregroundDeletion" not in finalizers or not owner["metadata"].get(
-            "deletionTimestamp"
-        ):
+        if "foregroundDeletion" not in finalizers or not owner["metadata"].get("deletionTimestamp"):
             return
         if self._blocking(uid):
             return

@@ -40,6 +40,8 @@ POD_SPEC = _obj(
     containers=[CONTAINER], initContainers=[CONTAINER],
 )  # fmt: skip
 TEMPLATE = _obj("metadata", spec=POD_SPEC)
+
+
 def from_openapi(schema: dict[str, Any]) -> Any:
     """The known fields of an OpenAPI schema: ANY where it keeps unknown fields or lists none."""
     if schema.get("type") == "array":
