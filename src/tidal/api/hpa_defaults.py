@@ -27,6 +27,17 @@ DEFAULT_SCALE_DOWN: Obj = {
 }
 
 
+def default_cpu_metric() -> Obj:
+    """The metric an HPA without metrics scales on (autoscaling/v1 and v2 alike)."""
+    return {
+        "type": "Resource",
+        "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": DEFAULT_CPU_UTILIZATION},
+        },
+    }
+
+
 def fill_defaults(spec: Obj) -> Obj:
     """Fill `spec` in place and return it: minReplicas 1; CPU Utilization 80 % when there are no
     metrics; behavior filled field by field only when `behavior` is present. Fields of the wrong
@@ -34,18 +45,7 @@ def fill_defaults(spec: Obj) -> Obj:
     if spec.get("minReplicas") is None:
         spec["minReplicas"] = MIN_REPLICAS
     if not spec.get("metrics"):
-        spec["metrics"] = [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {
-                        "type": "Utilization",
-                        "averageUtilization": DEFAULT_CPU_UTILIZATION,
-                    },
-                },
-            }
-        ]
+        spec["metrics"] = [default_cpu_metric()]
     behavior = spec.get("behavior")
     if isinstance(behavior, dict):
         for key, defaults in (("scaleUp", DEFAULT_SCALE_UP), ("scaleDown", DEFAULT_SCALE_DOWN)):

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from tidal.api.errors import BadRequest
+from tidal.api.hpa_defaults import default_cpu_metric
 
 Obj = dict[str, Any]
 V1 = "autoscaling/v1"
@@ -25,7 +26,6 @@ CURRENT_METRICS = "autoscaling.alpha.kubernetes.io/current-metrics"
 CONDITIONS = "autoscaling.alpha.kubernetes.io/conditions"
 BEHAVIOR = "autoscaling.alpha.kubernetes.io/behavior"
 ROUND_TRIP = (METRICS, CURRENT_METRICS, CONDITIONS, BEHAVIOR)
-DEFAULT_CPU_UTILIZATION = 80
 
 # v2 source key -> (v1 key, the name field's v1 spelling)
 _SOURCES = {
@@ -287,18 +287,7 @@ def to_v2(hpa: Obj) -> Obj:
             raise BadRequest(f'metadata.annotations["{METRICS}"]: must be a list')
         metrics += [metric_to_v2(m) for m in others if isinstance(m, dict)]
     if not metrics:
-        metrics = [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {
-                        "type": "Utilization",
-                        "averageUtilization": DEFAULT_CPU_UTILIZATION,
-                    },
-                },
-            }
-        ]
+        metrics = [default_cpu_metric()]
     _put(v2_spec, "minReplicas", spec.get("minReplicas"))
     v2_spec["maxReplicas"] = spec.get("maxReplicas", 0)
     v2_spec["metrics"] = metrics

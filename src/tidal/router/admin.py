@@ -119,11 +119,14 @@ class AdminConn(asyncio.Protocol):
                 prometheus_text({k: b.stats for k, b in self.table.backends.items()}).encode(),
                 close,
             )
-        elif path == "/stats":
+        elif path in ("/stats", "/requests"):
             try:
                 since = float(q.get("since", ["0"])[0])
             except ValueError:
                 self._send(400, b"application/json", b'{"error":"since must be a number"}', close)
+                return
+            if path == "/requests":
+                self._send(200, b"application/json", self._requests(q, since), close)
                 return
             self._send(
                 200,
@@ -131,19 +134,6 @@ class AdminConn(asyncio.Protocol):
                 orjson.dumps(stats_document(self.table, time.time(), since)),
                 close,
             )
-        elif path == "/requests":
-            try:
-                since = float(q.get("since", ["0"])[0])
-            except ValueError:
-                self._send(400, b"application/json", b'{"error":"since must be a number"}', close)
-                return
-            wanted = q.get("service")
-            doc = {
-                key: b.stats.requests_since(since)
-                for key, b in sorted(self.table.backends.items())
-                if not wanted or key in wanted
-            }
-            self._send(200, b"application/json", orjson.dumps({"services": doc}), close)
         elif path == "/routes":
             self._send(200, b"application/json", orjson.dumps(self.table.snapshot()), close)
         elif path == "/healthz":
@@ -152,6 +142,16 @@ class AdminConn(asyncio.Protocol):
             self._send(
                 404, b"application/json", orjson.dumps({"error": f"no such path {path!r}"}), close
             )
+
+    def _requests(self, q: dict[str, list[str]], since: float) -> bytes:
+        """`/requests?since=T[&service=ns/name...]`: each service's remembered requests."""
+        wanted = q.get("service")
+        doc = {
+            key: b.stats.requests_since(since)
+            for key, b in sorted(self.table.backends.items())
+            if not wanted or key in wanted
+        }
+        return orjson.dumps({"services": doc})
 
     def _send(self, code: int, ctype: bytes, body: bytes, close: bool, extra: bytes = b"") -> None:
         if self.transport is None or self.transport.is_closing():
