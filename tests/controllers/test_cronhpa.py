@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
-from tests.controllers.fake_api import FakeApiClient
+from tests.fake_api import FakeApiClient
 from tests.seed_outputs import SEED_CRONHPA
 from tidal.api.errors import Conflict
 from tidal.api.meta import rfc3339

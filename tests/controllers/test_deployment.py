@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_api import FakeApiClient
 from tidal.api.meta import rfc3339
 from tidal.controllers.deployment import (
     DeploymentController,
@@ -22,8 +23,6 @@ from tidal.controllers.deployment import (
     template_hash,
 )
 from tidal.controllers.replicaset import ALPHANUMS, ReplicaSetController
-
-from .fake_api import FakeApiClient
 
 T = 1_000_000.0
 

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from tests.fake_api import FakeApiClient
 from tidal.api.errors import Invalid
 from tidal.controllers.replicaset import (
     ALPHANUMS,
@@ -20,8 +21,6 @@ from tidal.controllers.replicaset import (
     render_pod,
     render_status,
 )
-
-from .fake_api import FakeApiClient
 
 T = 1_000_000.0
 

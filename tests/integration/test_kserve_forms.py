@@ -239,7 +239,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     sklearn_dir = train_iris(tmp / "sklearn")
     xgb_dir = train_xgboost(tmp / "xgb")
     lgb_dir = train_lightgbm(tmp / "lgb")
-    from tests.llm import tiny_gguf
+    from tests.runtimes.llm import tiny_gguf
 
     tiny_gguf.write(www / "tiny.gguf")
     with tarfile.open(www / "lightgbm-iris.tgz", "w:gz") as t:

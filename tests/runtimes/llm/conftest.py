@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.llm import tiny_gguf
-from tests.llm.servers import Server, start_server
+from tests.runtimes.llm import tiny_gguf
+from tests.runtimes.llm.servers import Server, start_server
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The HPA controller against the real Registry in memory (`tests.controllers.fake_api`, with a
+"""The HPA controller against the real Registry in memory (`tests.fake_api`, with a
 fake metrics API): what it reads, what it writes, and what survives a restart."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.controllers.fake_api import FakeApiClient
+from tests.fake_api import FakeApiClient
 from tidal.api.errors import Invalid, NotFound, ServerError
 from tidal.api.meta import rfc3339
 from tidal.api.wellknown import PROFILE_ANNOTATION, SYNC_PERIOD_ANNOTATION

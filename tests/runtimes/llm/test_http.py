@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.llm.servers import Server, start_server
+from tests.runtimes.llm.servers import Server, start_server
 
 pytestmark = [pytest.mark.llm, pytest.mark.process]
 

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.llm.servers import Server
+from tests.runtimes.llm.servers import Server
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.llm, pytest.mark.process]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.llm.servers import Server, free_port
+from tests.runtimes.llm.servers import Server, free_port
 from tests.support import stop_process, wait_until
 
 HOST = "tiny-default.example.com"
