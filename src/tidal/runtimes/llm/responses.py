@@ -37,24 +37,40 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
     }
 
 
+def _envelope(
+    id_: str, object_: str, created: int, model: str, choices: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The keys every completion object and chunk opens with, in vLLM's order."""
+    return {"id": id_, "object": object_, "created": created, "model": model, "choices": choices}
+
+
+def _choice(
+    index: int, body: dict[str, Any], finish_reason: str | None, stop_reason: str | int | None
+) -> dict[str, Any]:
+    """One choice in vLLM's key order: index, its body (message or text), logprobs, reasons."""
+    return {
+        "index": index,
+        **body,
+        "logprobs": None,
+        "finish_reason": finish_reason,
+        "stop_reason": stop_reason,
+    }
+
+
 def chat_completion(
     id_: str, created: int, model: str, choices: list[Choice], prompt_tokens: int
 ) -> dict[str, Any]:
+    body = [
+        _choice(
+            c.index,
+            {"message": {"role": "assistant", "content": c.text, "reasoning": None}},
+            c.finish_reason,
+            c.stop_reason,
+        )
+        for c in choices
+    ]
     return {
-        "id": id_,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [
-            {
-                "index": c.index,
-                "message": {"role": "assistant", "content": c.text, "reasoning": None},
-                "logprobs": None,
-                "finish_reason": c.finish_reason,
-                "stop_reason": c.stop_reason,
-            }
-            for c in choices
-        ],
+        **_envelope(id_, "chat.completion", created, model, body),
         "usage": usage(prompt_tokens, sum(c.completion_tokens for c in choices)),
         "system_fingerprint": None,
         "prompt_logprobs": None,
@@ -64,21 +80,9 @@ def chat_completion(
 def text_completion(
     id_: str, created: int, model: str, choices: list[Choice], prompt_tokens: int
 ) -> dict[str, Any]:
+    body = [_choice(c.index, {"text": c.text}, c.finish_reason, c.stop_reason) for c in choices]
     return {
-        "id": id_,
-        "object": "text_completion",
-        "created": created,
-        "model": model,
-        "choices": [
-            {
-                "index": c.index,
-                "text": c.text,
-                "logprobs": None,
-                "finish_reason": c.finish_reason,
-                "stop_reason": c.stop_reason,
-            }
-            for c in choices
-        ],
+        **_envelope(id_, "text_completion", created, model, body),
         "usage": usage(prompt_tokens, sum(c.completion_tokens for c in choices)),
         "system_fingerprint": None,
     }
@@ -93,21 +97,10 @@ def chat_chunk(
     finish_reason: str | None = None,
     stop_reason: str | int | None = None,
 ) -> dict[str, Any]:
-    choice: dict[str, Any] = {
-        "index": index,
-        "delta": delta,
-        "logprobs": None,
-        "finish_reason": finish_reason,
-    }
-    if finish_reason is not None:
-        choice["stop_reason"] = stop_reason
-    return {
-        "id": id_,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [choice],
-    }
+    choice = _choice(index, {"delta": delta}, finish_reason, stop_reason)
+    if finish_reason is None:
+        del choice["stop_reason"]  # vLLM sends stop_reason only on the closing chunk
+    return _envelope(id_, "chat.completion.chunk", created, model, [choice])
 
 
 def completion_chunk(
@@ -119,32 +112,15 @@ def completion_chunk(
     finish_reason: str | None = None,
     stop_reason: str | int | None = None,
 ) -> dict[str, Any]:
-    return {
-        "id": id_,
-        "object": "text_completion",
-        "created": created,
-        "model": model,
-        "choices": [
-            {
-                "index": index,
-                "text": text,
-                "logprobs": None,
-                "finish_reason": finish_reason,
-                "stop_reason": stop_reason,
-            }
-        ],
-    }
+    choice = _choice(index, {"text": text}, finish_reason, stop_reason)
+    return _envelope(id_, "text_completion", created, model, [choice])
 
 
 def usage_chunk(
     id_: str, created: int, model: str, object_: str, prompt_tokens: int, completion_tokens: int
 ) -> dict[str, Any]:
     return {
-        "id": id_,
-        "object": object_,
-        "created": created,
-        "model": model,
-        "choices": [],
+        **_envelope(id_, object_, created, model, []),
         "usage": usage(prompt_tokens, completion_tokens),
     }
 
