@@ -60,6 +60,28 @@ def write_annotations(w: Writer, level: int, annotations: dict[str, str] | None)
     write_map(w, level, "Annotations", shown, ": ")
 
 
+def write_name(w: Writer, meta: Obj) -> None:
+    """The `Name:` and `Namespace:` lines every describer opens with."""
+    w.write(0, f"Name:\t{meta.get('name', '')}")
+    w.write(0, f"Namespace:\t{meta.get('namespace', '')}")
+
+
+def write_labels_annotations(w: Writer, meta: Obj) -> None:
+    """The object's own `Labels:` then `Annotations:` blocks, at the top level."""
+    write_labels(w, 0, meta.get("labels"))
+    write_annotations(w, 0, meta.get("annotations"))
+
+
+def write_env(w: Writer, level: int, env: list[Obj]) -> None:
+    """A container's `Environment:` block (name: value), or `<none>`."""
+    if not env:
+        w.write(level, "Environment:\t<none>")
+        return
+    w.write(level, "Environment:")
+    for e in env:
+        w.write(level + 1, f"{e.get('name')}:\t{e.get('value', '')}")
+
+
 def event_age(ev: Obj, now: float) -> str:
     first = parse_time(ev.get("firstTimestamp")) or parse_time(ev.get("eventTime"))
     last = parse_time(ev.get("lastTimestamp")) or first
@@ -151,10 +173,8 @@ def describe_generic(obj: Obj, events: list[Obj] | None, now: float) -> str:
     """The describer kubectl uses for custom resources (InferenceService, CronHPA, ...)."""
     meta = obj.get("metadata") or {}
     w = Writer()
-    w.write(0, f"Name:\t{meta.get('name', '')}")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}")
-    write_labels(w, 0, meta.get("labels"))
-    write_annotations(w, 0, meta.get("annotations"))
+    write_name(w, meta)
+    write_labels_annotations(w, meta)
     write_unstructured(w, 0, obj, "", GENERIC_SKIP)
     write_events(w, events, now)
     return w.text()

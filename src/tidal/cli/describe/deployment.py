@@ -7,9 +7,11 @@ from typing import Any
 from tidal.cli.describe.common import (
     Writer,
     rfc1123z,
-    write_annotations,
+    write_env,
     write_events,
     write_labels,
+    write_labels_annotations,
+    write_name,
 )
 
 Obj = dict[str, Any]
@@ -38,11 +40,9 @@ def describe(
     spec = dep.get("spec") or {}
     status = dep.get("status") or {}
     w = Writer()
-    w.write(0, f"Name:\t{meta.get('name', '')}")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}")
+    write_name(w, meta)
     w.write(0, f"CreationTimestamp:\t{rfc1123z(meta.get('creationTimestamp'))}")
-    write_labels(w, 0, meta.get("labels"))
-    write_annotations(w, 0, meta.get("annotations"))
+    write_labels_annotations(w, meta)
     sel = (spec.get("selector") or {}).get("matchLabels") or {}
     w.write(0, "Selector:\t" + (",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>"))
     total = status.get("replicas", 0)
@@ -96,13 +96,7 @@ def describe(
                 w.write(2, f"{title}:")
                 for k in sorted(values):
                     w.write(3, f"{k}:\t{values[k]}")
-        env = c.get("env") or []
-        if env:
-            w.write(2, "Environment:")
-            for e in env:
-                w.write(3, f"{e.get('name')}:\t{e.get('value', '')}")
-        else:
-            w.write(2, "Environment:\t<none>")
+        write_env(w, 2, c.get("env") or [])
         w.write(2, "Mounts:\t<none>" if not c.get("volumeMounts") else "Mounts:")
         for m in c.get("volumeMounts") or []:
             w.write(3, f"{m.get('mountPath')} from {m.get('name')} (rw)")

@@ -11,9 +11,9 @@ from tidal.api.hpa_format import describe_metric_lines
 from tidal.cli.describe.common import (
     Writer,
     rfc1123z,
-    write_annotations,
     write_events,
-    write_labels,
+    write_labels_annotations,
+    write_name,
 )
 
 Obj = dict[str, Any]
@@ -40,10 +40,8 @@ def describe_hpa(hpa: Obj, events: list[Obj] | None, now: float) -> str:
     meta, spec, status = hpa.get("metadata") or {}, hpa.get("spec") or {}, hpa.get("status") or {}
     ref = spec.get("scaleTargetRef") or {}
     w = Writer()
-    w.write(0, f"Name:\t{meta.get('name', '')}")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}")
-    write_labels(w, 0, meta.get("labels"))
-    write_annotations(w, 0, meta.get("annotations"))
+    write_name(w, meta)
+    write_labels_annotations(w, meta)
     w.write(0, f"CreationTimestamp:\t{rfc1123z(meta.get('creationTimestamp'))}")
     w.write(0, f"Reference:\t{ref.get('kind', '')}/{ref.get('name', '')}")
     w.write(0, "Metrics:\t( current / target )")

@@ -9,9 +9,10 @@ from tidal.cli.arena import pod_status
 from tidal.cli.describe.common import (
     Writer,
     rfc1123z,
-    write_annotations,
+    write_env,
     write_events,
-    write_labels,
+    write_labels_annotations,
+    write_name,
 )
 
 Obj = dict[str, Any]
@@ -88,16 +89,14 @@ def describe(pod: Obj, events: list[Obj] | None, now: float) -> str:
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     w = Writer()
-    w.write(0, f"Name:\t{meta.get('name', '')}")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}")
+    write_name(w, meta)
     w.write(0, f"Priority:\t{spec.get('priority', 0)}")
     w.write(0, f"Service Account:\t{spec.get('serviceAccountName', 'default')}")
     node = spec.get("nodeName")
     w.write(0, f"Node:\t{node}/{status.get('hostIP', '')}" if node else "Node:\t<none>")
     if status.get("startTime"):
         w.write(0, f"Start Time:\t{rfc1123z(status['startTime'])}")
-    write_labels(w, 0, meta.get("labels"))
-    write_annotations(w, 0, meta.get("annotations"))
+    write_labels_annotations(w, meta)
     if meta.get("deletionTimestamp"):
         w.write(0, f"Status:\tTerminating (lasts {meta['deletionTimestamp']})")
         w.write(0, f"Termination Grace Period:\t{meta.get('deletionGracePeriodSeconds', 30)}s")
@@ -159,13 +158,7 @@ def describe(pod: Obj, events: list[Obj] | None, now: float) -> str:
         ):
             if c.get(key):
                 w.write(2, f"{title}:\t{_probe(c[key])}")
-        env = c.get("env") or []
-        if env:
-            w.write(2, "Environment:")
-            for e in env:
-                w.write(3, f"{e.get('name')}:\t{e.get('value', '')}")
-        else:
-            w.write(2, "Environment:\t<none>")
+        write_env(w, 2, c.get("env") or [])
         mounts = c.get("volumeMounts") or []
         if mounts:
             w.write(2, "Mounts:")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidal.cli.describe.common import Writer, write_annotations, write_events, write_labels
+from tidal.cli.describe.common import Writer, write_events, write_labels_annotations, write_name
 
 Obj = dict[str, Any]
 
@@ -13,10 +13,8 @@ def describe(svc: Obj, events: list[Obj] | None, now: float, endpoints: Obj | No
     meta = svc.get("metadata") or {}
     spec = svc.get("spec") or {}
     w = Writer()
-    w.write(0, f"Name:\t{meta.get('name', '')}")
-    w.write(0, f"Namespace:\t{meta.get('namespace', '')}")
-    write_labels(w, 0, meta.get("labels"))
-    write_annotations(w, 0, meta.get("annotations"))
+    write_name(w, meta)
+    write_labels_annotations(w, meta)
     sel = spec.get("selector") or {}
     w.write(0, "Selector:\t" + (",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>"))
     w.write(0, f"Type:\t{spec.get('type', 'ClusterIP')}")
