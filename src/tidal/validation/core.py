@@ -430,6 +430,11 @@ def default_deployment(obj: Obj) -> None:
             if isinstance(ru, dict):
                 ru.setdefault("maxUnavailable", "25%")
                 ru.setdefault("maxSurge", "25%")
+    _default_pod_template(spec)
+
+
+def _default_pod_template(spec: Obj) -> None:
+    """`spec.template` of a Deployment or ReplicaSet: its pod spec defaulted, metadata present."""
     template = spec.setdefault("template", {})
     if isinstance(template, dict):
         tspec = template.setdefault("spec", {})
@@ -443,12 +448,7 @@ def default_replicaset(obj: Obj) -> None:
     if not isinstance(spec, dict):
         return
     spec.setdefault("replicas", 1)
-    template = spec.setdefault("template", {})
-    if isinstance(template, dict):
-        tspec = template.setdefault("spec", {})
-        if isinstance(tspec, dict):
-            default_pod_spec(tspec)
-        template.setdefault("metadata", {})
+    _default_pod_template(spec)
 
 
 def default_service(obj: Obj) -> None:
