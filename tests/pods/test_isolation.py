@@ -22,7 +22,8 @@ import pytest
 from tests.pods.test_runner import _ready, cs, pod, reasons, until
 from tests.support import wait_until
 from tidal.pods import process, sandbox
-from tidal.pods.runner import PodRunner, RunnerSettings, plane_env
+from tidal.pods.env import plane_env
+from tidal.pods.runner import PodRunner, RunnerSettings
 from tidal.server.inprocess import InProcessClient, open_inprocess
 
 FAST = RunnerSettings(endpoint_drain_s=0.05, backoff_initial_s=0.2, unschedulable_retry_s=0.2)

@@ -7,8 +7,8 @@ from fractions import Fraction
 import pytest
 
 from tidal.pods import backoff, ips
+from tidal.pods.env import expand
 from tidal.pods.probes import Probe, from_container
-from tidal.pods.runner import expand
 from tidal.pods.schedule import Node, Requests, pod_requests, schedule
 from tidal.pods.status import ContainerState, PodState, phase, qos_class
 
