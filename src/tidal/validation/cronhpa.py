@@ -12,10 +12,16 @@ from typing import Any
 
 from tidal.api.errors import Cause
 from tidal.autoscaling.cron.schedule import EverySpec, ScheduleError, load_zone, parse_schedule
-from tidal.validation.field import duplicate, invalid, required
+from tidal.validation.field import (
+    INT32_MAX,
+    duplicate,
+    invalid,
+    is_int,
+    object_required,
+    required,
+)
 
 Obj = dict[str, Any]
-INT32_MAX = 2**31 - 1
 
 
 def _string(field: str, value: Any, *, need: bool = True) -> list[Cause]:
@@ -28,10 +34,8 @@ def _string(field: str, value: Any, *, need: bool = True) -> list[Cause]:
 
 def _ref(spec: Obj) -> list[Cause]:
     ref = spec.get("scaleTargetRef")
-    if ref is None:
-        return [required("spec.scaleTargetRef")]
     if not isinstance(ref, dict):
-        return [invalid("spec.scaleTargetRef", ref, "must be an object")]
+        return object_required("spec.scaleTargetRef", ref)
     causes: list[Cause] = []
     for key in ("apiVersion", "kind", "name"):
         causes += _string(f"spec.scaleTargetRef.{key}", ref.get(key))
@@ -53,7 +57,7 @@ def _job(i: int, job: Any) -> list[Cause]:
     size = job.get("targetSize")
     if size is None:
         causes.append(required(f"{base}.targetSize"))
-    elif not isinstance(size, int) or isinstance(size, bool):
+    elif not is_int(size):
         causes.append(invalid(f"{base}.targetSize", size, "must be an integer"))
     elif size < 0:
         causes.append(invalid(f"{base}.targetSize", size, "must be greater than or equal to 0"))
@@ -92,10 +96,8 @@ def _excludes(spec: Obj) -> list[Cause]:
 def validate(obj: Obj) -> list[Cause]:
     """Every field error of a CronHPA (empty when it is valid)."""
     spec = obj.get("spec")
-    if spec is None:
-        return [required("spec")]
     if not isinstance(spec, dict):
-        return [invalid("spec", spec, "must be an object")]
+        return object_required("spec", spec)
     causes = _ref(spec)
     jobs = spec.get("jobs")
     if jobs is None:

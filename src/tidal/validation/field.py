@@ -12,6 +12,8 @@ from typing import Any
 from tidal.api.errors import Cause
 from tidal.api.quantity import QUANTITY_ERROR, parse
 
+INT32_MAX = 2**31 - 1
+
 DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_SUBDOMAIN_FMT = DNS1123_LABEL_FMT + r"(\." + DNS1123_LABEL_FMT + ")*"
 DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
@@ -34,6 +36,11 @@ DNS1035_LABEL_ERROR = (
     "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
     f"'abc-123', regex used for validation is '{DNS1035_LABEL_FMT}')"
 )
+
+
+def is_int(value: Any) -> bool:
+    """A JSON integer: Python's `bool` is an `int`, JSON's `true` is not."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def fmt_value(value: Any) -> str:
@@ -64,6 +71,13 @@ def not_supported(field: str, value: Any, valid: list[str] | tuple[str, ...]) ->
         f"Unsupported value: {fmt_value(value)}: supported values: {quoted}",
         "FieldValueNotSupported",
     )
+
+
+def object_required(field: str, value: Any) -> list[Cause]:
+    """The error for a field that must hold an object: missing, or something else."""
+    if value is None:
+        return [required(field)]
+    return [invalid(field, value, "must be an object")]
 
 
 def duplicate(field: str, value: Any) -> Cause:
@@ -121,7 +135,7 @@ def quantity(field: str, value: Any, *, non_negative: bool = True) -> list[Cause
 def non_negative_int(field: str, value: Any) -> list[Cause]:
     if value is None:
         return []
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not is_int(value):
         return [invalid(field, value, "must be an integer")]
     if value < 0:
         return [invalid(field, value, "must be greater than or equal to 0")]

@@ -10,7 +10,14 @@ from typing import Any
 from tidal.api.errors import Cause
 from tidal.api.hpa_defaults import fill_defaults
 from tidal.api.quantity import parse
-from tidal.validation.field import dns1123_label, forbidden, invalid, not_supported, required
+from tidal.validation.field import (
+    dns1123_label,
+    forbidden,
+    invalid,
+    is_int,
+    not_supported,
+    required,
+)
 
 Obj = dict[str, Any]
 MAX_PERIOD_SECONDS = 1800
@@ -32,10 +39,6 @@ def default(obj: Obj) -> Obj:
     if isinstance(spec, dict):
         fill_defaults(spec)
     return obj
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _path_segment(field: str, value: str) -> list[Cause]:
@@ -112,7 +115,7 @@ def _target(t: Any, path: str) -> list[Cause]:
                     Cause(f"{path}.{key}", f"Invalid value: {parse(t[key])}: must be positive")
                 )
     util = t.get("averageUtilization")
-    if util is not None and (not _int(util) or util < 1):
+    if util is not None and (not is_int(util) or util < 1):
         causes.append(invalid(f"{path}.averageUtilization", util, "must be greater than 0"))
     return causes
 
@@ -246,7 +249,7 @@ def _rules(rules: Any, path: str) -> list[Cause]:
     causes: list[Cause] = []
     window = rules.get("stabilizationWindowSeconds")
     if window is not None:
-        if not _int(window) or window < 0:
+        if not is_int(window) or window < 0:
             causes.append(
                 invalid(
                     f"{path}.stabilizationWindowSeconds",
@@ -274,9 +277,9 @@ def _rules(rules: Any, path: str) -> list[Cause]:
         if p.get("type") not in POLICY_TYPES:
             causes.append(not_supported(f"{ppath}.type", p.get("type", ""), POLICY_TYPES))
         value, period = p.get("value", 0), p.get("periodSeconds", 0)
-        if not _int(value) or value <= 0:
+        if not is_int(value) or value <= 0:
             causes.append(invalid(f"{ppath}.value", value, "must be greater than zero"))
-        if not _int(period) or period <= 0:
+        if not is_int(period) or period <= 0:
             causes.append(invalid(f"{ppath}.periodSeconds", period, "must be greater than zero"))
         elif period > MAX_PERIOD_SECONDS:
             causes.append(
@@ -306,7 +309,7 @@ def validate(obj: Obj) -> list[Cause]:
         return [required("spec")]
     causes: list[Cause] = []
     min_r, max_r = spec.get("minReplicas"), spec.get("maxReplicas")
-    if min_r is not None and (not _int(min_r) or min_r < MIN_REPLICAS_LOWER_BOUND):
+    if min_r is not None and (not is_int(min_r) or min_r < MIN_REPLICAS_LOWER_BOUND):
         causes.append(
             invalid(
                 "spec.minReplicas",
@@ -314,11 +317,11 @@ def validate(obj: Obj) -> list[Cause]:
                 f"must be greater than or equal to {MIN_REPLICAS_LOWER_BOUND}",
             )
         )
-    if not _int(max_r) or max_r < 1:
+    if not is_int(max_r) or max_r < 1:
         causes.append(
             invalid("spec.maxReplicas", max_r if max_r is not None else 0, "must be greater than 0")
         )
-    elif _int(min_r) and max_r < min_r:
+    elif is_int(min_r) and max_r < min_r:
         causes.append(
             invalid("spec.maxReplicas", max_r, "must be greater than or equal to `minReplicas`")
         )

@@ -14,6 +14,7 @@ from typing import Any
 from tidal.api.errors import Cause
 from tidal.autoscaling.kpa import annotations as ann
 from tidal.autoscaling.kpa.config import KPA, Config
+from tidal.validation.field import is_int
 
 Obj = dict[str, Any]
 CONTAINER_CONCURRENCY_MAX = 1000  # config-defaults container-concurrency-max-limit
@@ -54,7 +55,7 @@ def validate(obj: Obj) -> list[Cause]:
     if missing:
         causes.append(_missing(missing))
     cc = spec.get("containerConcurrency", 0)
-    if not isinstance(cc, int) or isinstance(cc, bool):
+    if not is_int(cc):
         causes.append(Cause("spec.containerConcurrency", f"invalid value: {cc}"))
     elif not 0 <= cc <= CONTAINER_CONCURRENCY_MAX:
         causes.append(

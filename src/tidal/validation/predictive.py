@@ -8,17 +8,20 @@ from typing import Any
 
 from tidal.api.errors import Cause
 from tidal.autoscaling.predictive.spec import SEASONS, STRATEGIES, default_prediction
-from tidal.validation.field import dns1123_subdomain, invalid, not_supported, required
+from tidal.validation.field import (
+    INT32_MAX,
+    dns1123_subdomain,
+    invalid,
+    is_int,
+    not_supported,
+    object_required,
+    required,
+)
 
 Obj = dict[str, Any]
-INT32_MAX = 2**31 - 1
 MAX_FORWARD_S = 3600  # an hour: a cold start longer than that is not a cold start
 MAX_TREND_WINDOW_S = 86400
 _PREDICTION_FIELDS = ("quantile", "scaleUpForward", "trendWindow", "seasons")
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def _is_num(x: Any) -> bool:
@@ -44,7 +47,7 @@ def _prediction(pred: Any) -> list[Cause]:
         if v is None:
             continue
         low = 0 if key == "scaleUpForward" else 1
-        if not _is_int(v) or not low <= v <= top:
+        if not is_int(v) or not low <= v <= top:
             causes.append(invalid(f"{base}.{key}", v, f"must be whole seconds in [{low}, {top}]"))
     seasons = pred.get("seasons")
     if seasons is not None:
@@ -60,16 +63,12 @@ def _prediction(pred: Any) -> list[Cause]:
 def validate(obj: Obj) -> list[Cause]:
     """Every field error (empty when valid)."""
     spec = obj.get("spec")
-    if spec is None:
-        return [required("spec")]
     if not isinstance(spec, dict):
-        return [invalid("spec", spec, "must be an object")]
+        return object_required("spec", spec)
     causes: list[Cause] = []
     ref = spec.get("hpaRef")
-    if ref is None:
-        causes.append(required("spec.hpaRef"))
-    elif not isinstance(ref, dict):
-        causes.append(invalid("spec.hpaRef", ref, "must be an object"))
+    if not isinstance(ref, dict):
+        causes += object_required("spec.hpaRef", ref)
     elif not ref.get("name"):
         causes.append(required("spec.hpaRef.name"))
     elif not isinstance(ref["name"], str):
@@ -80,7 +79,7 @@ def validate(obj: Obj) -> list[Cause]:
     if strategy is not None and strategy not in STRATEGIES:
         causes.append(not_supported("spec.scaleStrategy", strategy, STRATEGIES))
     mn = spec.get("minReplicas")
-    if mn is not None and (not _is_int(mn) or not 0 <= mn <= INT32_MAX):
+    if mn is not None and (not is_int(mn) or not 0 <= mn <= INT32_MAX):
         causes.append(invalid("spec.minReplicas", mn, "must be an integer >= 0"))
     causes += _prediction(spec.get("prediction"))
     return causes

@@ -10,17 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from tidal.api.errors import Cause
-from tidal.validation.field import invalid, not_supported, required
+from tidal.validation.field import invalid, is_int, not_supported, required
 
 PROTOCOLS = ("v1", "v2", "grpc-v1", "grpc-v2")
 
 
 def default(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def validate(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
@@ -47,7 +43,7 @@ def validate(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cau
             causes.append(invalid(f"{base}.autoSelect", f.get("autoSelect"), "must be a boolean"))
         prio = f.get("priority")
         if prio is not None:
-            if not _is_int(prio):
+            if not is_int(prio):
                 causes.append(invalid(f"{base}.priority", prio, "must be an integer"))
             elif prio < 1:
                 causes.append(
