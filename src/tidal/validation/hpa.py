@@ -140,21 +140,26 @@ def _resource_source(src: Obj, path: str, container: bool) -> list[Cause]:
             causes.extend(dns1123_label(f"{path}.container", src["container"]))
     target = _d(src.get("target"))
     causes.extend(_target(target, f"{path}.target"))
-    if target.get("averageUtilization") is None and target.get("averageValue") is None:
-        causes.append(
-            required(
-                f"{path}.target.averageUtilization",
-                "must set either a target raw value or a target utilization",
-            )
-        )
-    if target.get("averageUtilization") is not None and target.get("averageValue") is not None:
-        causes.append(
-            forbidden(
-                f"{path}.target.averageValue",
-                "may not set both a target raw value and a target utilization",
-            )
-        )
+    causes += _either(
+        target,
+        f"{path}.target",
+        ("averageUtilization", "must set either a target raw value or a target utilization"),
+        ("averageValue", "may not set both a target raw value and a target utilization"),
+    )
     return causes
+
+
+def _either(
+    target: Obj, path: str, need: tuple[str, str], not_both: tuple[str, str]
+) -> list[Cause]:
+    """One of two target fields: `need` = (field named when neither is set, its detail),
+    `not_both` = (field named when both are, its detail), as validation.go words each metric."""
+    present = [target.get(need[0]) is not None, target.get(not_both[0]) is not None]
+    if not any(present):
+        return [required(f"{path}.{need[0]}", need[1])]
+    if all(present):
+        return [forbidden(f"{path}.{not_both[0]}", not_both[1])]
+    return []
 
 
 def _source(key: str, src: Obj, path: str) -> list[Cause]:
@@ -174,20 +179,12 @@ def _source(key: str, src: Obj, path: str) -> list[Cause]:
         causes = _identifier(src.get("metric"), f"{path}.metric") + _target(
             target, f"{path}.target"
         )
-        if target.get("value") is None and target.get("averageValue") is None:
-            causes.append(
-                required(
-                    f"{path}.target.averageValue",
-                    "must set either a target value for metric or a per-pod target",
-                )
-            )
-        if target.get("value") is not None and target.get("averageValue") is not None:
-            causes.append(
-                forbidden(
-                    f"{path}.target.value",
-                    "may not set both a target value for metric and a per-pod target",
-                )
-            )
+        causes += _either(
+            target,
+            f"{path}.target",
+            ("averageValue", "must set either a target value for metric or a per-pod target"),
+            ("value", "may not set both a target value for metric and a per-pod target"),
+        )
         return causes
     if key == "pods":
         causes = _identifier(src.get("metric"), f"{path}.metric") + _target(
