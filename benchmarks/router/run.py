@@ -137,8 +137,8 @@ def main() -> None:
     lines = [
         prov.header("Router throughput").rstrip("\n"),
         "",
-        f"`hey -c 20 -m POST -D examples/iris/iris-input.json`, {args.seconds} s per path in "
-        f"{args.rounds} interleaved slices of {max(1, args.seconds // args.rounds)} s (direct, router, "
+        f"`hey -c 20 -m POST -D examples/iris/iris-input.json`, {per * args.rounds} s per path in "
+        f"{args.rounds} interleaved slices of {per} s (direct, router, "
         "nginx, direct, ...: the machine is shared, so each path sees the same background load; "
         "req/s is the mean of the slices, p50 their median, p99 their worst), against one iris pod "
         "(`python -m sklearnserver`, one worker) on its own 127.x address: directly, through `python -m "
