@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from tidal.runtimes.errors import InvalidInput, ModelLoadError
+from tidal.runtimes.errors import ModelLoadError
 from tidal.runtimes.model import Model
+from tidal.runtimes.tabular import call_fixed, check_rows, fp64_input_types
 
 MODEL_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 
@@ -82,29 +83,13 @@ class SKLearnModel(Model):
         requests batch together. Non-numeric input goes to the estimator as sent."""
         if not isinstance(instances, np.ndarray):
             return instances
-        if instances.ndim != 2:
-            raise InvalidInput(
-                f"Expected a 2-D array of instances (one list of features per instance), "
-                f"got a {instances.ndim}-D array of shape {list(instances.shape)}"
-            )
-        if instances.shape[0] == 0:
-            raise InvalidInput("Expected at least one instance, got none")
-        if self.n_features is not None and instances.shape[1] != self.n_features:
-            raise InvalidInput(
-                f"Wrong feature count: instances have {instances.shape[1]} features, "
-                f"the model expects {self.n_features}"
-            )
+        check_rows(instances, self.n_features)
         if instances.dtype.kind in "biu":
             return instances.astype(np.float64)
         return instances
 
     def predict(self, instances: Any) -> Any:
-        try:
-            return self._predict(instances)
-        except Exception as exc:  # the estimator is fixed, so a failure is the input's fault
-            raise InvalidInput(f"{type(exc).__name__}: {exc}") from exc
+        return call_fixed(self._predict, instances)
 
     def input_types(self) -> list[dict[str, Any]]:
-        if self.n_features is None:
-            return []
-        return [{"name": "input-0", "datatype": "FP64", "shape": [-1, self.n_features]}]
+        return fp64_input_types(self.n_features)

@@ -1,6 +1,8 @@
-"""What the gradient-boosting runtimes (xgbserver, lgbserver) share: finding the one model file
-as KServe's servers do, and turning a request's instances into the 2-D float array a booster
-takes (rows of numbers, or KServe's DataFrame-style objects keyed by feature name).
+"""What the tabular runtimes share: the checks of a 2-D batch, the 400 for a failing predict and
+the FP64 v2 metadata (sklearn and the boosters); for the gradient-boosting runtimes (xgbserver,
+lgbserver), finding the one model file as KServe's servers do and turning a request's instances
+into the 2-D float array a booster takes (rows of numbers, or KServe's DataFrame-style objects
+keyed by feature name).
 
 KServe builds a pandas DataFrame from objects (`get_predict_input`); tidal does the same mapping
 without pandas: each object holds one value, or a list, or an index→value map per feature; the
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,37 @@ def rows_from_objects(instances: list[Any], features: Sequence[str]) -> np.ndarr
     return np.asarray(rows, dtype=np.float64)
 
 
+def check_rows(instances: np.ndarray, n_features: int | None) -> None:
+    """A batch a tabular model takes: 2-D, at least one row, the model's feature count."""
+    if instances.ndim != 2:
+        raise InvalidInput(
+            "Expected a 2-D array of instances (one list of features per instance), "
+            f"got a {instances.ndim}-D array of shape {list(instances.shape)}"
+        )
+    if instances.shape[0] == 0:
+        raise InvalidInput("Expected at least one instance, got none")
+    if n_features is not None and instances.shape[1] != n_features:
+        raise InvalidInput(
+            f"Wrong feature count: instances have {instances.shape[1]} features, "
+            f"the model expects {n_features}"
+        )
+
+
+def call_fixed(predict: Callable[[Any], Any], instances: Any) -> Any:
+    """The loaded model is fixed, so a failure on a request is the input's fault: a 400."""
+    try:
+        return predict(instances)
+    except Exception as exc:
+        raise InvalidInput(f"{type(exc).__name__}: {exc}") from exc
+
+
+def fp64_input_types(n_features: int | None) -> list[dict[str, Any]]:
+    """The v2 metadata input of a model fed float64 rows of `n_features`, when that is known."""
+    if n_features is None:
+        return []
+    return [{"name": "input-0", "datatype": "FP64", "shape": [-1, n_features]}]
+
+
 class BoosterModel(Model):
     """A gradient-boosting booster behind KServe's V1/V2 protocols: micro-batched, checked before
     the booster sees a request (feature count, numbers), booster errors answered with 400."""
@@ -141,32 +174,16 @@ class BoosterModel(Model):
             instances = rows_from_objects(instances, self.features)
         if not isinstance(instances, np.ndarray):
             raise InvalidInput("Expected a 2-D array of numbers or objects of feature values")
-        if instances.ndim != 2:
-            raise InvalidInput(
-                "Expected a 2-D array of instances (one list of features per instance), "
-                f"got a {instances.ndim}-D array of shape {list(instances.shape)}"
-            )
-        if instances.shape[0] == 0:
-            raise InvalidInput("Expected at least one instance, got none")
-        if self.n_features is not None and instances.shape[1] != self.n_features:
-            raise InvalidInput(
-                f"Wrong feature count: instances have {instances.shape[1]} features, "
-                f"the model expects {self.n_features}"
-            )
+        check_rows(instances, self.n_features)
         if instances.dtype.kind not in "biuf":
             raise InvalidInput(f"Expected numbers, got {instances.dtype} values")
         return instances.astype(np.float64, copy=False)
 
     def predict(self, instances: Any) -> Any:
-        try:
-            return self.booster_predict(instances)
-        except Exception as exc:  # the booster is fixed: a failure is the input's fault
-            raise InvalidInput(f"{type(exc).__name__}: {exc}") from exc
+        return call_fixed(self.booster_predict, instances)
 
     def input_types(self) -> list[dict[str, Any]]:
-        if self.n_features is None:
-            return []
-        return [{"name": "input-0", "datatype": "FP64", "shape": [-1, self.n_features]}]
+        return fp64_input_types(self.n_features)
 
 
 def nthread_flag(parser: Any) -> Any:
