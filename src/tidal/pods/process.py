@@ -53,32 +53,12 @@ def spawn(
     """Start a container; OSError when the command cannot be run. With a `wrapper` (bwrap and
     its arguments) the command runs inside it; bwrap tells the pid of its init on `--info-fd`."""
     if not wrapper:
-        with open(log_path, "ab", buffering=0) as log:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
+        proc = _popen(argv, env, cwd, log_path)
         return proc, ProcessRef(proc.pid, _created(proc.pid))
     r, w = os.pipe()
     try:
-        with open(log_path, "ab", buffering=0) as log:
-            proc = subprocess.Popen(
-                [*wrapper, "--info-fd", str(w), "--", *argv],
-                cwd=cwd,  # the pod's folder (its cwd inside is the wrapper's --chdir)
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                pass_fds=(w,),
-            )
+        # cwd is the pod's folder (its cwd inside is the wrapper's --chdir)
+        proc = _popen([*wrapper, "--info-fd", str(w), "--", *argv], env, cwd, log_path, (w,))
         os.close(w)
         w = -1
         init = _read_info(r, proc)
@@ -95,6 +75,25 @@ def spawn(
         why = _last_line(log_path)
         raise OSError(f"the sandbox did not start (bwrap exit {code}): {why}")
     return proc, ProcessRef(proc.pid, _created(proc.pid), init)
+
+
+def _popen(
+    argv: list[str], env: dict[str, str], cwd: Path, log_path: Path, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen:
+    """A container's process: its own session (so its group can be signalled), no stdin,
+    stdout and stderr appended to its log."""
+    with open(log_path, "ab", buffering=0) as log:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=pass_fds,
+        )
 
 
 def _read_info(fd: int, proc: subprocess.Popen) -> int | None:
