@@ -1,7 +1,7 @@
 """The API paths served beside the resource table: `autoscaling/v1` HorizontalPodAutoscalers (a
 converted view of the stored v2 objects, tidal.api.hpa_v1), the self reviews that `kubectl auth
 whoami|can-i` create (tidal.server.reviews) and the API server's own `/metrics`
-(tidal.server.request_metrics). `ApiServer._dispatch` asks `dispatch` first; `PROVIDERS` puts
+(tidal.server.request_metrics). `tidal.server.routes` lists their handlers; `PROVIDERS` puts
 the groups in discovery."""
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from tidal.api import hpa_v1
 from tidal.api.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound
 from tidal.api.patch import PatchError, apply_patch
 from tidal.server import reviews
+from tidal.server.asgi import JSON, Request, Response, Stream, json_response
+from tidal.server.handlers.objects import PATCH_TYPES, resource
 
 if TYPE_CHECKING:
-    from tidal.server.app import ApiServer, _Request, _Response, _Stream
+    from tidal.server.app import ApiServer
+    from tidal.server.routes import Match
 
 Obj = dict[str, Any]
-HPA_V1 = ("apis", "autoscaling", "v1")
 REVIEWS = {
     ("authentication.k8s.io", "v1", "selfsubjectreviews"): "SelfSubjectReview",
     ("authorization.k8s.io", "v1", "selfsubjectaccessreviews"): "SelfSubjectAccessReview",
@@ -80,12 +82,9 @@ PROVIDERS: dict[str, _Discovery] = {
 }
 
 
-async def dispatch(app: ApiServer, req: _Request, parts: list[str]) -> _Response | _Stream | None:
-    """The answer for a path this module serves; None for any other path. Impersonation
-    (`kubectl --as`) is refused on every path: tidal has no users to act as, and answering as
-    the caller would be a silently wrong answer (`auth can-i --as=bob` saying yes)."""
-    from tidal.server.app import _json
-
+def refuse_impersonation(req: Request) -> None:
+    """Impersonation (`kubectl --as`) is refused: tidal has no users to act as, and answering
+    as the caller would be a silently wrong answer (`auth can-i --as=bob` saying yes)."""
     asked = sorted(h for h in req.headers if h.startswith("impersonate-"))
     if asked:
         raise Forbidden(
@@ -93,43 +92,34 @@ async def dispatch(app: ApiServer, req: _Request, parts: list[str]) -> _Response
             "plane's (admin) and pods' service accounts, there are no other users to act as"
         )
 
-    if parts == ["metrics"]:
-        if req.method != "GET":
-            raise MethodNotAllowed(
-                "the server does not allow this method on the requested resource"
-            )
-        from tidal.server.app import _Response
 
-        return _Response(
-            app.request_metrics.exposition().encode(),
-            content_type=b"text/plain; version=0.0.4; charset=utf-8",
+async def metrics(app: ApiServer, req: Request, m: Match) -> Response:
+    """`/metrics`: the API server's request counts and latencies."""
+    return Response(
+        app.request_metrics.exposition().encode(),
+        content_type=b"text/plain; version=0.0.4; charset=utf-8",
+    )
+
+
+async def review(app: ApiServer, req: Request, m: Match) -> Response:
+    """A POST of a self review (`REVIEWS`), answered for whoever sent it."""
+    group, version, plural = m.parts[1:4]
+    kind = REVIEWS[(group, version, plural)]
+    body = req.json()
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    if body.get("kind", kind) != kind:
+        raise BadRequest(
+            f"the kind in the data ({body.get('kind')}) does not match the expected kind "
+            f"({kind}) of {plural}"
         )
-    if len(parts) == 4 and parts[0] == "apis" and tuple(parts[1:]) in REVIEWS:
-        if req.method != "POST":
-            raise MethodNotAllowed(
-                "the server does not allow this method on the requested resource"
-            )
-        kind = REVIEWS[(parts[1], parts[2], parts[3])]
-        body = req.json()
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        if body.get("kind", kind) != kind:
-            raise BadRequest(
-                f"the kind in the data ({body.get('kind')}) does not match the expected kind "
-                f"({kind}) of {parts[3]}"
-            )
-        return _json(reviews.answer(app.requester(req.headers), kind, body), 201)
-    if tuple(parts[:3]) == HPA_V1 and len(parts) > 3:
-        return await _hpa_v1(app, req, parts[3:])
-    return None
+    return json_response(reviews.answer(app.requester(req.headers), kind, body), 201)
 
 
 # --- autoscaling/v1 HorizontalPodAutoscaler ---------------------------------------------------
 
 
-def _v2_request(req: _Request, body: bytes | None = None) -> _Request:
-    from tidal.server.app import _Request
-
+def _v2_request(req: Request, body: bytes | None = None) -> Request:
     headers = [(k.encode(), v.encode()) for k, v in req.headers.items()]
     if body is not None:
         headers = [(k, v) for k, v in headers if k != b"content-type"]
@@ -140,7 +130,7 @@ def _v2_request(req: _Request, body: bytes | None = None) -> _Request:
         "query_string": urlencode(req.params).encode(),
         "headers": headers,
     }
-    return _Request(scope, req.body if body is None else body)
+    return Request(scope, req.body if body is None else body)
 
 
 def _incoming(obj: Any) -> bytes:
@@ -169,9 +159,9 @@ def _outgoing(obj: Any) -> Any:
     return obj
 
 
-async def _hpa_v1(app: ApiServer, req: _Request, rest: list[str]) -> _Response | _Stream:
-    from tidal.server.app import JSON, _Response, _Stream
-
+async def autoscaling_v1(app: ApiServer, req: Request, m: Match) -> Response | Stream:
+    """`/apis/autoscaling/v1/...`: the stored v2 objects, converted both ways."""
+    rest = m.rest
     rest_plural = rest[2] if rest[:1] == ["namespaces"] and len(rest) >= 3 else rest[0]
     if rest_plural != "horizontalpodautoscalers":
         raise NotFound("the server could not find the requested resource")
@@ -181,25 +171,21 @@ async def _hpa_v1(app: ApiServer, req: _Request, rest: list[str]) -> _Response |
         v2 = await _patched(app, req, rest)
     else:
         v2 = _v2_request(req)
-    resp = await app._resource(v2, "autoscaling", "v2", rest)
-    if isinstance(resp, _Stream):
+    resp = await resource(app, v2, "autoscaling", "v2", rest)
+    if isinstance(resp, Stream):
         if resp.content_type != JSON:
             return resp  # tables are the same in both versions
-        return _Stream(_converted(resp.chunks), resp.content_type)
+        return Stream(_converted(resp.chunks), resp.content_type)
     if not resp.content_type.startswith(JSON) or b"as=Table" in resp.content_type:
         return resp
-    out = _Response(
-        orjson.dumps(_outgoing(orjson.loads(resp.body))), resp.status, resp.content_type
-    )
+    out = Response(orjson.dumps(_outgoing(orjson.loads(resp.body))), resp.status, resp.content_type)
     out.headers = resp.headers
     return out
 
 
-async def _patched(app: ApiServer, req: _Request, rest: list[str]) -> _Request:
+async def _patched(app: ApiServer, req: Request, rest: list[str]) -> Request:
     """A PATCH of the v1 view: applied to the v1 object, stored as an update (as the API server
     patches the version a client speaks)."""
-    from tidal.server.app import PATCH_TYPES
-
     ctype = req.headers.get("content-type", "").split(";")[0].strip()
     patch_type = PATCH_TYPES.get(ctype)
     if patch_type is None or patch_type == "apply":
@@ -212,7 +198,7 @@ async def _patched(app: ApiServer, req: _Request, rest: list[str]) -> _Request:
         )
     get = _v2_request(req)
     get.method = "GET"
-    current = await app._resource(get, "autoscaling", "v2", rest)
+    current = await resource(app, get, "autoscaling", "v2", rest)
     v1 = hpa_v1.to_v1(orjson.loads(current.body))  # type: ignore[union-attr]
     try:
         patched = apply_patch(v1, req.json(), patch_type)
