@@ -107,12 +107,7 @@ def cmd_record(args: Any, env: Env) -> int:
     except ValueError as exc:
         env.err(f"error: {exc} ({args.query!r} from {args.prometheus})\n")
         return 1
-    if args.output:
-        Path(args.output).write_text(text)
-        env.err(f"wrote {len(points)} samples to {args.output}\n")
-    else:
-        env.out(text)
-    return 0
+    return _emit(args, env, text, f"{len(points)} samples")
 
 
 def _from_router(args: Any, env: Env) -> int:
@@ -154,9 +149,14 @@ def _from_router(args: Any, env: Env) -> int:
         env.err(f"error: no requests to {key} in the range: nothing to record\n")
         return 1
     text = requests_csv(rows)
+    return _emit(args, env, text, f"{len(rows)} requests of {key}")
+
+
+def _emit(args: Any, env: Env, text: str, what: str) -> int:
+    """The CSV to `--output` (saying what was written there), else to stdout."""
     if args.output:
         Path(args.output).write_text(text)
-        env.err(f"wrote {len(rows)} requests of {key} to {args.output}\n")
+        env.err(f"wrote {what} to {args.output}\n")
     else:
         env.out(text)
     return 0
