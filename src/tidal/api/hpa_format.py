@@ -14,6 +14,12 @@ Obj = dict[str, Any]
 _BINARY_SUFFIXES = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
 
 
+def _utilization_goal(target: Obj) -> str:
+    """A Resource target as kubectl shows it: `80%`, or `<auto>` when no utilization is set."""
+    u = target.get("averageUtilization")
+    return f"{u}%" if u is not None else "<auto>"
+
+
 def qty(text: Any) -> str:
     """`Quantity.String()`: the canonical form in the quantity's own format (`4Gi`, `500m`, `2k`)."""
     if text is None:
@@ -72,11 +78,7 @@ def metric_targets(spec: Mapping[str, Any], status: Mapping[str, Any]) -> list[s
             else:
                 util = (st or {}).get("current", {}).get("averageUtilization") if st else None
                 current = f"{util}%" if util is not None else "<unknown>"
-                goal = (
-                    f"{target['averageUtilization']}%"
-                    if target.get("averageUtilization") is not None
-                    else "<auto>"
-                )
+                goal = _utilization_goal(target)
                 out.append(f"{name}: {current}/{goal}")
         else:
             out.append("<unknown type>")
@@ -168,11 +170,7 @@ def describe_metric_lines(spec: Mapping[str, Any], status: Mapping[str, Any]) ->
                 current = "<unknown>"
                 if st is not None and cur.get("averageUtilization") is not None:
                     current = f"{cur['averageUtilization']}% ({qty(cur.get('averageValue'))})"
-                goal = (
-                    f"{target['averageUtilization']}%"
-                    if target.get("averageUtilization") is not None
-                    else "<auto>"
-                )
+                goal = _utilization_goal(target)
                 lines.append(f"{head}  (as a percentage of request):\t{current} / {goal}")
         else:
             lines.append(f'<unknown metric type "{kind}">')
