@@ -24,7 +24,7 @@ from tidal.api.errors import Conflict, NotFound
 from tidal.api.events import make_event
 from tidal.api.meta import parse_time, rfc3339, selector_string
 from tidal.controllers import rollout as ro
-from tidal.controllers.loop import Key, Loop, Watch
+from tidal.controllers.loop import Key, Loop, Watch, controller_of
 from tidal.controllers.replicaset import ALPHANUMS, claim, controlled_by, owner_reference
 
 COMPONENT = "deployment-controller"
@@ -348,16 +348,9 @@ def requeue_after(deployment: Obj, status: Obj, now: float) -> float | None:
 
 
 # ---- the controller -----------------------------------------------------------------------------
-def _owner_keys(rs: Obj, _loop: Loop) -> Iterable[Key]:
-    meta = rs.get("metadata") or {}
-    for r in meta.get("ownerReferences") or []:
-        if r.get("kind") == "Deployment" and r.get("controller"):
-            yield (meta.get("namespace") or "default", r.get("name", ""))
-
-
 class DeploymentController:
     name = "deployment"
-    watches = (Watch("Deployment"), Watch("ReplicaSet", _owner_keys))
+    watches = (Watch("Deployment"), Watch("ReplicaSet", controller_of("Deployment")))
 
     def __init__(self, client: ApiClient, *, clock: Callable[[], float] = time.time) -> None:
         self.client = client

@@ -198,6 +198,19 @@ class Watch:
     keys: Callable[[Obj, Loop], Iterable[Key]] | None = None
 
 
+def controller_of(kind: str) -> Callable[[Obj, Loop], Iterable[Key]]:
+    """A `Watch.keys` mapping an owned object to its controlling owner of `kind` (a ReplicaSet's
+    Deployment, a Pod's ReplicaSet): the owner's reconcile hears of its children's changes."""
+
+    def keys(obj: Obj, _loop: Loop) -> Iterable[Key]:
+        meta = obj.get("metadata") or {}
+        for r in meta.get("ownerReferences") or []:
+            if r.get("kind") == kind and r.get("controller"):
+                yield (meta.get("namespace") or "default", r.get("name", ""))
+
+    return keys
+
+
 class Reconciler(Protocol):
     name: str
     watches: tuple[Watch, ...]

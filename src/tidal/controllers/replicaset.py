@@ -19,7 +19,7 @@ from tidal.api.client import ApiClient, Obj
 from tidal.api.errors import Conflict, NotFound
 from tidal.api.events import make_event
 from tidal.api.meta import parse_time, selector_string
-from tidal.controllers.loop import Key, Loop, Watch
+from tidal.controllers.loop import Key, Loop, Watch, controller_of
 
 COMPONENT = "replicaset-controller"
 # Kubernetes' rand.SafeEncodeString alphabet (no vowels, no confusable digits).
@@ -191,16 +191,9 @@ async def claim(client: ApiClient, owner: Obj, items: Iterable[Obj], selector: s
 
 
 # ---- the controller -----------------------------------------------------------------------------
-def _owner_keys(pod: Obj, _loop: Loop) -> Iterable[Key]:
-    meta = pod.get("metadata") or {}
-    for r in meta.get("ownerReferences") or []:
-        if r.get("kind") == "ReplicaSet" and r.get("controller"):
-            yield (meta.get("namespace") or "default", r.get("name", ""))
-
-
 class ReplicaSetController:
     name = "replicaset"
-    watches = (Watch("ReplicaSet"), Watch("Pod", _owner_keys))
+    watches = (Watch("ReplicaSet"), Watch("Pod", controller_of("ReplicaSet")))
 
     def __init__(
         self,
