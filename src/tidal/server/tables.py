@@ -355,18 +355,32 @@ EVENT_COLUMNS = [
 # --- Deployment, HPA ------------------------------------------------------------------------
 
 
+_TEMPLATE_COLUMNS = [
+    _col("Containers", priority=1),
+    _col("Images", priority=1),
+    _col("Selector", priority=1),
+]
+
+
+def _template_cells(spec: Obj) -> list[str]:
+    """kubectl's wide cells of a pod-template owner: container names, images, selector."""
+    containers = _d(_d(spec.get("template")).get("spec")).get("containers") or []
+    return [
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        selector_string(spec.get("selector")) or "<none>",
+    ]
+
+
 def deployment_row(d: Obj, now: float) -> list[Any]:
     spec, status = _d(d.get("spec")), _d(d.get("status"))
-    containers = _d(_d(spec.get("template")).get("spec")).get("containers") or []
     return [
         d["metadata"]["name"],
         f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
         int(status.get("updatedReplicas") or 0),
         int(status.get("availableReplicas") or 0),
         age(d, now),
-        ",".join(c.get("name", "") for c in containers),
-        ",".join(c.get("image", "") for c in containers),
-        selector_string(spec.get("selector")) or "<none>",
+        *_template_cells(spec),
     ]
 
 
@@ -376,25 +390,20 @@ DEPLOYMENT_COLUMNS = [
     _col("Up-to-date", "integer"),
     _col("Available", "integer"),
     AGE,
-    _col("Containers", priority=1),
-    _col("Images", priority=1),
-    _col("Selector", priority=1),
+    *_TEMPLATE_COLUMNS,
 ]
 
 
 def replicaset_row(rs: Obj, now: float) -> list[Any]:
     """kubectl's `printReplicaSet`: desired, current and ready pods."""
     spec, status = _d(rs.get("spec")), _d(rs.get("status"))
-    containers = _d(_d(spec.get("template")).get("spec")).get("containers") or []
     return [
         rs["metadata"]["name"],
         int(spec.get("replicas") or 0),
         int(status.get("replicas") or 0),
         int(status.get("readyReplicas") or 0),
         age(rs, now),
-        ",".join(c.get("name", "") for c in containers),
-        ",".join(c.get("image", "") for c in containers),
-        selector_string(spec.get("selector")) or "<none>",
+        *_template_cells(spec),
     ]
 
 
@@ -404,9 +413,7 @@ REPLICASET_COLUMNS = [
     _col("Current", "integer"),
     _col("Ready", "integer"),
     AGE,
-    _col("Containers", priority=1),
-    _col("Images", priority=1),
-    _col("Selector", priority=1),
+    *_TEMPLATE_COLUMNS,
 ]
 
 
