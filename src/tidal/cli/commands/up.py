@@ -98,9 +98,9 @@ def cmd_up(args: Any, env: Env) -> int:
             env.out(f"tidal: local plane already running (pid {running['pid']})\n")  # type: ignore[index]
         return 0
     if args.foreground:
-        from tidal import plane  # the whole plane, in this process
+        from tidal.plane.main import main  # the whole plane, in this process
 
-        return plane.main(_plane_argv(home, args)[3:])
+        return main(_plane_argv(home, args)[3:])
     with open(home / "plane.log", "ab") as log:
         proc = subprocess.Popen(
             _plane_argv(home, args),
