@@ -101,7 +101,8 @@ def test_progress_line_on_a_terminal_and_off_it() -> None:
 # ---- on a real plane ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    from tests.plane import free_port, running_plane, train_iris
+    from tests.plane import running_plane, train_iris
+    from tests.support import free_port
 
     home = tmp_path_factory.mktemp("tidal-home")
     model = train_iris(tmp_path_factory.mktemp("iris-model"))

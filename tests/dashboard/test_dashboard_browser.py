@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from tests.dashboard.browser import chromium, chromium_binary
-from tests.plane import free_port, run_cli, running_plane, train_iris
-from tests.support import stop_process, wait_until
+from tests.plane import run_cli, running_plane, train_iris
+from tests.support import free_port, stop_process, wait_until
 
 pytestmark = pytest.mark.process
 

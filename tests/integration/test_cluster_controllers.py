@@ -20,8 +20,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.plane import free_port, run_cli, running_plane
-from tests.support import stop_process, wait_until
+from tests.plane import run_cli, running_plane
+from tests.support import free_port, stop_process, wait_until
 
 pytestmark = pytest.mark.process
 

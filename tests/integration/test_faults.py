@@ -22,8 +22,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.plane import free_port, pod_processes, run_cli, running_plane, stop_plane, train_iris
-from tests.support import stop_process, wait_until
+from tests.plane import pod_processes, run_cli, running_plane, stop_plane, train_iris
+from tests.support import free_port, stop_process, wait_until
 
 pytestmark = [
     pytest.mark.process,

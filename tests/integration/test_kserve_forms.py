@@ -28,10 +28,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.plane import free_port, pod_processes, stop_plane, train_iris
+from tests.plane import pod_processes, stop_plane, train_iris
 from tests.runtimes.boosters import train_lightgbm, train_xgboost
 from tests.storage.servers import S3, http_server, s3_server
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 pytestmark = [
     pytest.mark.process,

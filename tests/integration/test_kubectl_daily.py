@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.plane import free_port, stop_plane
-from tests.support import wait_until
+from tests.plane import stop_plane
+from tests.support import free_port, wait_until
 
 pytestmark = [
     pytest.mark.process,

@@ -24,9 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.plane import free_port, stop_plane, train_iris
+from tests.plane import stop_plane, train_iris
 from tests.seed_outputs import SEED_BEHAVIOR
-from tests.support import stop_process, wait_until
+from tests.support import free_port, stop_process, wait_until
 
 pytestmark = [
     pytest.mark.process,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_kubectl_plane import Session
-from tests.plane import free_port, stop_plane
-from tests.support import wait_until
+from tests.plane import stop_plane
+from tests.support import free_port, wait_until
 
 pytestmark = [
     pytest.mark.process,

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.plane import free_port, run_cli, start_plane, stop_plane
-from tests.support import stop_process, wait_until
+from tests.plane import run_cli, start_plane, stop_plane
+from tests.support import free_port, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

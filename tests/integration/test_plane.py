@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.plane import free_port, pod_processes, run_cli, running_plane, train_iris
-from tests.support import stop_process, wait_until
+from tests.plane import pod_processes, run_cli, running_plane, train_iris
+from tests.support import free_port, stop_process, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.plane import free_port, run_cli, running_plane, train_iris
-from tests.support import wait_until
+from tests.plane import run_cli, running_plane, train_iris
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.process
 

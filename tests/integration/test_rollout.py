@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.plane import free_port, running_plane
-from tests.support import wait_until
+from tests.plane import running_plane
+from tests.support import free_port, wait_until
 
 _ENTRY = Path(sys.executable).with_name("tidal")
 TIDAL = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "tidal.cli.main"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import stop_process, wait_until
+from tests.support import free_port, stop_process, wait_until
 from tidal.api import errors
 from tidal.api.meta import rfc3339
 from tidal.metrics.pipeline import MetricsPipeline, MetricsSettings
@@ -64,12 +63,6 @@ class MetricsServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def exposition(queue_depth: float, requests: float, inflight: dict[str, float]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,18 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import stop_process, wait_until
+from tests.support import free_port, stop_process, wait_until
 from tidal.api import errors
 from tidal.metrics.exporter import build_app, sd_targets, server
 from tidal.metrics.external_api import ExternalMetricsApi, load_rules
 from tidal.metrics.prometheus import PrometheusProcess
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 POD_SERVER = textwrap.dedent(
     """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import socket
@@ -15,19 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.plane import train_iris
 from tests.support import stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_INPUT = ROOT / "examples" / "iris" / "iris-input.json"
-
-
-def train_iris(out: Path) -> Path:
-    """Train with the example's own script (examples/ is not a package: load it by path)."""
-    spec = importlib.util.spec_from_file_location("iris_train", ROOT / "examples/iris/train.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.train(out)
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.plane import free_port
-from tests.support import stop_process, wait_until
+from tests.support import free_port, stop_process, wait_until
 
 
 class _Quiet(SimpleHTTPRequestHandler):

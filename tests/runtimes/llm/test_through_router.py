@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.runtimes.llm.servers import Server, free_port
-from tests.support import stop_process, wait_until
+from tests.runtimes.llm.servers import Server
+from tests.support import free_port, stop_process, wait_until
 
 HOST = "tiny-default.example.com"
 
