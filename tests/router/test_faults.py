@@ -17,8 +17,10 @@ import pytest
 
 from tests.support import stop_process, wait_until
 from tidal.router.admin import serve_admin
-from tidal.router.proxy import MAX_HEAD, Router, Timeouts, head_too_large
+from tidal.router.conn import MAX_HEAD, head_too_large
+from tidal.router.proxy import Router
 from tidal.router.table import RoutingTable
+from tidal.router.timeouts import Timeouts
 
 from .test_proxy import HOST, make_table
 

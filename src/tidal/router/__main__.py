@@ -30,8 +30,9 @@ from pathlib import Path
 
 from tidal.router.activation import PodCheck, Poker
 from tidal.router.admin import serve_admin
-from tidal.router.proxy import Router, Timeouts
+from tidal.router.proxy import Router
 from tidal.router.table import RoutingTable
+from tidal.router.timeouts import Timeouts
 
 log = logging.getLogger("tidal.router")
 

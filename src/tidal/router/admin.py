@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import httptools
 import orjson
 
-from tidal.router.proxy import LINGER_S, MAX_HEAD
+from tidal.router.conn import MAX_HEAD
+from tidal.router.replies import LINGER_S
 from tidal.router.stats import prometheus_text
 from tidal.router.table import RoutingTable
 
@@ -168,7 +169,7 @@ class AdminConn(asyncio.Protocol):
             )
             + body
         )
-        if close:  # a lingering close, as the ingress does (tidal.router.proxy._write_close)
+        if close:  # a lingering close, as the ingress does (tidal.router.replies._write_close)
             self.closing = True
             transport = self.transport
             try:

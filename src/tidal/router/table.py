@@ -31,7 +31,7 @@ class Endpoint:
         self.port = port
         self.pod = pod
         self.draining = False
-        self.idle: list[Any] = []  # pooled upstream connections (tidal.router.proxy.Upstream)
+        self.idle: list[Any] = []  # pooled upstream connections (tidal.router.upstream.Upstream)
         self.stats = LoadStats()
 
     @property
@@ -70,7 +70,7 @@ class Backend:
         self.endpoints: list[Endpoint] = []
         self.rr = 0
         self.stats = ServiceStats()
-        self.held: deque[Any] = deque()  # tidal.router.proxy.ClientConn, oldest first
+        self.held: deque[Any] = deque()  # tidal.router.conn.ClientConn, oldest first
         self.held_total = 0  # requests ever held (the benchmarks' "requests that waited")
         self.hold = HoldSettings()
         self.selector = ""  # the Service's pod selector as a label selector (`a=b,c=d`)
