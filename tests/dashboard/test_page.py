@@ -111,22 +111,28 @@ def test_kpa_and_cron_services_render(served: Served, tmp_path: Path) -> None:
         assert "KPA web" in text and "HPA iris" in text and "concurrency" in text
         page.call("Page.navigate", url=served.handle.url + "#/default/web")
         wait_until(lambda: page.evaluate("!!tidal.charts.metrics"), 30, what="the KPA's charts")
-        served.push(3, {"id": "e#1", "t": int(time.time()), "kind": "KPA", "service": "default/web",
-                        "type": "Normal", "reason": "Scaled", "message": "New size: 3"})  # fmt: skip
-        drawn = wait_until(
-            lambda: page.evaluate(
+        decision = {"id": "e#1", "t": int(time.time()), "kind": "KPA", "service": "default/web",
+                    "type": "Normal", "reason": "Scaled", "message": "New size: 3"}  # fmt: skip
+
+        def pushed_and_drawn() -> object:
+            # pushed again until drawn: a frame sent while the page's event stream is still
+            # (re)connecting is not replayed, and nothing else feeds this collector
+            served.push(3, decision)
+            return page.evaluate(
                 "tidal.charts.replicas.data[1].includes(3) && tidal.charts.replicas.tidalMarkers"
-            ),
-            30,
-            what="the pushed frame and its marker",
+            )
+
+        drawn = wait_until(
+            pushed_and_drawn, 30, interval_s=0.5, what="the pushed frame and its marker"
         )
         assert drawn[0]["reason"] == "Scaled"
         assert page.evaluate("tidal.charts.inflight.data[2].includes(2)")  # held requests
         assert "web-1" in page.evaluate("document.querySelector('#pods').innerText")
         page.call("Page.navigate", url=served.handle.url + "#/default/iris")
-        series = wait_until(
+        series = wait_until(  # the hash change is handled after Page.navigate returns
             lambda: page.evaluate(
-                "tidal.charts.replicas && tidal.charts.replicas.series.map((s) => s.label)"
+                "tidal.route === 'default/iris' && tidal.charts.replicas"
+                " && tidal.charts.replicas.series.map((s) => s.label)"
             ),
             30,
             what="the CronHPA service's replicas chart",

@@ -88,9 +88,10 @@ function markersPlugin(key, labels) {
           ctx.save();
           ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
           for (const d of state.decisions) {
-            // a decision of the newest second may be stamped just after the newest frame
-            if (d.service !== key || d.t === null || d.t < x0 || d.t > x1 + 2) continue;
-            const x = Math.round(u.valToPos(Math.min(d.t, x1), "x", true));
+            // events are stamped to the second: one of the oldest frame's second belongs to the
+            // window, and one of the newest second may be stamped just after the newest frame
+            if (d.service !== key || d.t === null || d.t < Math.floor(x0) || d.t > x1 + 2) continue;
+            const x = Math.round(u.valToPos(Math.max(x0, Math.min(d.t, x1)), "x", true));
             if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
             ctx.strokeStyle = d.type === "Warning" ? "#f0a0a0" : "#b45309";
             ctx.setLineDash([3, 3]);
