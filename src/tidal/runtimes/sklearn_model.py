@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tidal.runtimes import tabular
 from tidal.runtimes.errors import ModelLoadError
 from tidal.runtimes.model import Model
 from tidal.runtimes.tabular import call_fixed, check_rows, fp64_input_types
@@ -23,23 +24,12 @@ MODEL_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 
 def find_model_file(model_dir: str | os.PathLike[str]) -> Path:
     """The single model file at the top of `model_dir`; ModelLoadError says what is wrong."""
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise ModelLoadError(f"model_dir {str(folder)!r} does not exist or is not a directory")
-    found = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_EXTENSIONS
+    return tabular.find_model_file(
+        model_dir,
+        MODEL_EXTENSIONS,
+        described="*.joblib, *.pkl or *.pickle",
+        full_paths=False,
     )
-    if not found:
-        raise ModelLoadError(
-            f"No model file found in model_dir {str(folder)!r}: expected exactly one file named "
-            "*.joblib, *.pkl or *.pickle at its top level"
-        )
-    if len(found) > 1:
-        names = [p.name for p in found]
-        raise ModelLoadError(
-            f"More than one model file is detected, Only one is allowed within model_dir: {names}"
-        )
-    return found[0]
 
 
 def predict_proba_wanted(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:

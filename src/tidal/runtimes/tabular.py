@@ -24,8 +24,16 @@ from tidal.runtimes.errors import InvalidInput, ModelLoadError
 from tidal.runtimes.model import Model
 
 
-def find_model_file(model_dir: str | os.PathLike[str], extensions: Sequence[str]) -> Path:
-    """The single file at the top of `model_dir` whose name ends with one of `extensions`."""
+def find_model_file(
+    model_dir: str | os.PathLike[str],
+    extensions: Sequence[str],
+    *,
+    described: str | None = None,
+    full_paths: bool = True,
+) -> Path:
+    """The single file at the top of `model_dir` whose name ends with one of `extensions`;
+    ModelLoadError says what is wrong, in the words of the runtime's KServe server (`described`
+    names the expected files, `full_paths` how the clashing files are listed)."""
     folder = Path(model_dir)
     if not folder.is_dir():
         raise ModelLoadError(f"model_dir {str(folder)!r} does not exist or is not a directory")
@@ -33,15 +41,15 @@ def find_model_file(model_dir: str | os.PathLike[str], extensions: Sequence[str]
         p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(tuple(extensions))
     )
     if not found:
-        names = ", ".join(f"*{e}" for e in extensions)
+        names = described or ", ".join(f"*{e}" for e in extensions)
         raise ModelLoadError(
             f"No model file found in model_dir {str(folder)!r}: expected exactly one file named "
             f"{names} at its top level"
         )
     if len(found) > 1:
+        listed = [str(p) if full_paths else p.name for p in found]
         raise ModelLoadError(
-            "More than one model file is detected, Only one is allowed within model_dir: "
-            f"{[str(p) for p in found]}"
+            f"More than one model file is detected, Only one is allowed within model_dir: {listed}"
         )
     return found[0]
 

@@ -2,7 +2,11 @@
 (kube-apiserver's printers, KServe's CRD printer columns, our own for CronHPA), as kubectl
 prints them and as tidal's own `get` prints them: one source of truth for every column.
 Wide (priority 1) cells are always sent; clients hide them unless `-o wide`. Pure: `now` is
-passed in."""
+passed in.
+
+Over 400 lines on purpose: one printer per kind tidal serves, kept together as kubectl's
+`printers.go` keeps them, so every column has one home.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,11 @@
 """One reconcile of one HPA (`reconcileAutoscaler` in `horizontal.go`) as a pure function:
 `decide(Inputs) -> Decision`. The controller gathers the inputs and applies the decision; if the
-scale write then fails it asks `rescale_failed` for the status and event to write instead."""
+scale write then fails it asks `rescale_failed` for the status and event to write instead.
+
+Over 400 lines on purpose: it follows `reconcileAutoscaler` and the functions it calls
+(normalisation, behaviour limits, stabilisation, conditions) one for one, in the order the Go code
+reads them, which the upstream case sets pin.
+"""
 
 from __future__ import annotations
 
