@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from tidal.sim.run import Record, Summary, simulate
+from tidal.sim.plugin import Record
+from tidal.sim.run import simulate
 from tidal.sim.scenario import ScenarioError, parse_scenario
+from tidal.sim.summary import Summary
 
 START = "2026-01-05T10:29:00Z"  # a Monday
 

@@ -13,9 +13,11 @@ import pytest
 
 from tidal.cli.env import Env
 from tidal.cli.main import main as tidal_main
+from tidal.sim.plugin import Record
 from tidal.sim.requests import RequestFlow
-from tidal.sim.run import Record, Summary, simulate
+from tidal.sim.run import simulate
 from tidal.sim.scenario import ScenarioError, load_scenario, parse_scenario
+from tidal.sim.summary import Summary
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "sim"
 K = "autoscaling.knative.dev/"

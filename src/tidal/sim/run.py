@@ -4,9 +4,9 @@ Each tick: the kubelet makes pods follow the Deployments, requests arrive (held 
 has no ready pod), the load gives every Running pod its usage, the metrics APIs publish on their
 resolution, then every controller plugin syncs what is due. `PLUGINS` lists them by kind: a
 factory gets the `SimContext` (`tidal.sim.plugin`: the API, on the real Registry over SQLite in
-memory, clock, scenario, request flows) and returns something with `async step() -> list[Record]`. The HPA plugin is here; the
-CronHPA, KPA and predictive ones are in `tidal.sim.cron`, `.kpa`, `.predictive`
-(docs/SIMULATOR.md).
+memory, clock, scenario, request flows) and returns something with `async step() ->
+list[Record]`: `tidal.sim.hpa`, `.cron`, `.kpa`, `.predictive` (docs/SIMULATOR.md). What a run
+returns is `tidal.sim.summary`.
 """
 
 from __future__ import annotations
@@ -15,139 +15,33 @@ import copy
 import functools
 import gc
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from tidal import validation
 from tidal.api.errors import ApiError
 from tidal.api.hpa_defaults import default_spec
-from tidal.api.hpa_format import metric_targets
 from tidal.api.quantity import parse
 from tidal.sim import cron, kpa, predictive
+from tidal.sim import hpa as hpa_plugin
 from tidal.sim import report as rep
 from tidal.sim.clock import TickClock
 from tidal.sim.load import Expr
 from tidal.sim.metrics import SimMetrics
 from tidal.sim.plugin import Factory, Record, SimContext
-from tidal.sim.requests import FlowTotals, RequestFlow
+from tidal.sim.requests import RequestFlow
 from tidal.sim.scenario import DeploymentSpec, Scenario, ScenarioError
 from tidal.sim.serve import ServeWorld, Service, ServiceModel
+from tidal.sim.summary import Series, Summary
 from tidal.sim.traces import Arrival
 from tidal.sim.world import Kubelet, PodTemplate, SimApi, deployment_manifest
 
-KIND_HPA = "HorizontalPodAutoscaler"
-
-
-class HPAPlugin:
-    """The HPA controller (`tidal.controllers.hpa`) as a simulator plugin."""
-
-    def __init__(self, ctx: SimContext) -> None:
-        from tidal.controllers.hpa import HPAController
-
-        self.ctx = ctx
-        self.controller = HPAController(ctx.api, profile=ctx.scenario.profile, clock=ctx.clock.now)
-
-    async def step(self) -> list[Record]:
-        now = self.ctx.clock.now()
-        if not any(self.controller.due(h, now) for h in self.ctx.api.items(KIND_HPA)):
-            return []  # nothing due: skip the controller's list (a copy of every HPA)
-        out = []
-        for hpa, d in await self.controller.sync_due():
-            spec = default_spec(hpa.get("spec") or {})
-            conds = {c["type"]: c for c in d.status.get("conditions") or ()}
-            if d.rescale:
-                reason = d.reason
-            elif conds.get("ScalingActive", {}).get("status") == "False":
-                reason = f"{conds['ScalingActive']['reason']}: {conds['ScalingActive'].get('message', '')}"
-            else:
-                reason = conds.get("AbleToScale", {}).get("reason", "")
-                limited = conds.get("ScalingLimited")
-                if limited and limited.get("status") == "True":
-                    reason += f", {limited['reason']}"
-            out.append(
-                Record(
-                    self.ctx.clock.elapsed_s,
-                    "hpa",
-                    hpa["metadata"]["name"],
-                    d.current_replicas,
-                    d.replicas,
-                    ", ".join(metric_targets(spec, d.status)),
-                    reason,
-                )
-            )
-        return out
-
-
 # kind -> the plugin the simulator runs for scenarios with objects of that kind
 PLUGINS: dict[str, Factory] = {
-    KIND_HPA: HPAPlugin,
+    hpa_plugin.KIND: hpa_plugin.HPAPlugin,
     cron.KIND: cron.CronHPAPlugin,
     kpa.KIND: kpa.KPAPlugin,
     predictive.KIND: predictive.PredictivePlugin,
 }
-
-
-@dataclass(slots=True)
-class Series:
-    """One Deployment over time, one entry per tick (for plots): arrivals per second, requests
-    in flight (time-averaged), replicas asked for (`spec.replicas`), pods that exist (with
-    draining ones), ready pods, and the mean and max latency of the requests that ended in the
-    tick (None without a capacity model or when none ended)."""
-
-    t: list[float] = field(default_factory=list)
-    rps: list[float] = field(default_factory=list)
-    concurrency: list[float] = field(default_factory=list)
-    desired: list[int] = field(default_factory=list)
-    pods: list[int] = field(default_factory=list)
-    ready: list[int] = field(default_factory=list)
-    latency_mean: list[float | None] = field(default_factory=list)
-    latency_max: list[float | None] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Summary:
-    replica_seconds: dict[str, float] = field(default_factory=dict)  # per deployment
-    above_target_s: dict[str, float] = field(default_factory=dict)  # per HPA
-    max_replicas: dict[str, int] = field(default_factory=dict)
-    rescales: int = 0
-    first_scale_up_s: float | None = None
-    requests: dict[str, FlowTotals] = field(default_factory=dict)  # per deployment with requests
-    kpa_above_target_s: dict[str, float] = field(default_factory=dict)  # per PodAutoscaler
-    report: list[rep.ReportRow] = field(default_factory=list)  # per Deployment with a capacity
-    slo: rep.Slo | None = None
-    series: dict[str, Series] = field(default_factory=dict)  # per Deployment, per tick
-    request_records: dict[str, list[rep.RequestRecord]] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The summary for `-o json`: every field but the per-tick series and the per-request
-        records (kept on the object for plots and reports), each report row with its ratio."""
-        from dataclasses import asdict, replace
-
-        out = asdict(replace(self, series={}, request_records={}))
-        del out["series"], out["request_records"]
-        out["report"] = [asdict(r) | {"ratio": r.ratio} for r in self.report]
-        return out
-
-    def lines(self) -> list[str]:
-        out = ["summary:"]
-        for name, rs in sorted(self.replica_seconds.items()):
-            out.append(
-                f"  deployment {name}: replica-seconds {rs:g}, max replicas {self.max_replicas.get(name, 0)}"
-            )
-        for name, r in sorted(self.requests.items()):
-            out.append(
-                f"  requests {name}: {r.requests} total, {r.held} held, waited {r.waited_s:g}s"
-                f" (max {r.max_wait_s:g}s), {r.timed_out} timed out"
-            )
-        for name, s in sorted(self.above_target_s.items()):
-            out.append(f"  hpa {name}: time above target {s:g}s")
-        for name, s in sorted(self.kpa_above_target_s.items()):
-            out.append(f"  kpa {name}: time above target {s:g}s")
-        first = "never" if self.first_scale_up_s is None else f"{self.first_scale_up_s:g}s"
-        out.append(f"  rescales {self.rescales}, first scale-up at {first}")
-        if self.report:
-            out.extend(rep.lines(self.report, self.slo))
-        return out
 
 
 def _above_target(

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace, env: Any = None) -> int:
     import asyncio
 
     from tidal.sim.load import LoadError
-    from tidal.sim.run import Record, simulate
+    from tidal.sim.plugin import Record
+    from tidal.sim.run import simulate
     from tidal.sim.scenario import ScenarioError, load_scenario
 
     out = env.stdout if env is not None else sys.stdout
