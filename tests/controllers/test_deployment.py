@@ -14,13 +14,15 @@ from tests.fake_api import FakeApiClient
 from tidal.api.meta import rfc3339
 from tidal.controllers.deployment import (
     DeploymentController,
-    available_condition,
     find_new,
-    progressing_condition,
     render_replicaset,
+    template_hash,
+)
+from tidal.controllers.deployment_status import (
+    available_condition,
+    progressing_condition,
     render_status,
     requeue_after,
-    template_hash,
 )
 from tidal.controllers.replicaset import ALPHANUMS, ReplicaSetController
 
