@@ -12,8 +12,8 @@ from tidal.kserve.render import (
     render_deployment,
     render_hpa,
     render_service,
-    render_status,
 )
+from tidal.kserve.status import render_status
 from tidal.validation.inferenceservice import default, validate
 
 ISVC = {

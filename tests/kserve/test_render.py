@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tidal.kserve.container import merge_containers, predictor_container
-from tidal.kserve.render import model_failure, render_deployment, render_status
+from tidal.kserve.render import render_deployment
 from tidal.kserve.runtimes import builtin_runtimes, select_runtime
+from tidal.kserve.status import model_failure, render_status
 
 RUNTIMES = builtin_runtimes()
 

@@ -34,11 +34,11 @@ from tidal.kserve.render import (
     render_deployment,
     render_hpa,
     render_service,
-    render_status,
     spec_differs,
     uses_kpa,
 )
 from tidal.kserve.runtimes import NoRuntime, Selected, model_spec, select_runtime
+from tidal.kserve.status import render_status
 
 log = logging.getLogger(__name__)
 COMPONENT = "inferenceservice-controller"
