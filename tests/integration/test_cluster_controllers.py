@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.kubectl import user_env
 from tests.plane import run_cli, running_plane
 from tests.support import free_port, stop_process, wait_until
 
@@ -90,10 +91,7 @@ class Bare:
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bare]:
     home = tmp_path_factory.mktemp("tidal-bare")
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TIDAL_HOME")}
-    user = tmp_path_factory.mktemp("user-home")
-    env.update(HOME=str(user), TIDAL_HOME=str(home), KUBECONFIG=str(home / "kubeconfig"))
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = user_env(home, tmp_path_factory.mktemp("user-home"))
     with running_plane(home, free_port(), "--controllers", "none", "--no-dashboard"):
         yield Bare(home, env)
 

@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.kubectl import TIDAL, user_env
 from tests.plane import pod_processes, stop_plane, train_iris
 from tests.runtimes.boosters import train_lightgbm, train_xgboost
 from tests.storage.servers import S3, http_server, s3_server
@@ -38,8 +38,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
 ]
 
-_ENTRY = Path(sys.executable).with_name("tidal")
-TIDAL = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "tidal.cli.main"]
 IRIS = {"instances": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]}
 
 # KServe's "first InferenceService" (getting-started/predictive-first-isvc.md), storageUri local
@@ -244,14 +242,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     tiny_gguf.write(www / "tiny.gguf")
     with tarfile.open(www / "lightgbm-iris.tgz", "w:gz") as t:
         t.add(lgb_dir / "model.bst", arcname="model.bst")
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TIDAL_HOME")}
-    env.update(
-        HOME=str(user),
-        TIDAL_HOME=str(home),
-        KUBECONFIG=str(home / "kubeconfig"),
-        TIDAL_STORAGE_CACHE=str(tmp / "cache"),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    )
+    env = user_env(home, user, TIDAL_STORAGE_CACHE=str(tmp / "cache"))
     with s3_server(tmp / "moto.log") as s3, http_server(www) as http:
         s3.upload("models", "xgboost/iris", xgb_dir)
         s = Session(home, env, free_port(), files, s3, http, sklearn_dir)

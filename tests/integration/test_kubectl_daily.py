@@ -9,16 +9,15 @@ One plane for the module; the tests run in file order and build on each other.""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.kubectl import TIDAL, Shell, user_env
 from tests.plane import stop_plane
 from tests.support import free_port, wait_until
 
@@ -27,8 +26,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
 ]
 
-_ENTRY = Path(sys.executable).with_name("tidal")
-TIDAL = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "tidal.cli.main"]
 
 # an HPA with a metric autoscaling/v1 cannot say: kept in the v1 view's annotations
 TWO_METRICS = """\
@@ -60,37 +57,15 @@ spec:
 
 
 @dataclass
-class Session:
-    home: Path
-    env: dict[str, str]
+class Session(Shell):
     files: Path
-
-    def kubectl(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["kubectl", *args], env=self.env, capture_output=True, text=True, timeout=60
-        )
-        if ok:
-            assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-        return proc
-
-    def out(self, *args: str) -> str:
-        return self.kubectl(*args).stdout
-
-    def json(self, *args: str) -> dict:
-        return json.loads(self.out(*args))
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     home = tmp_path_factory.mktemp("tidal-home")
     user = tmp_path_factory.mktemp("user-home")
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TIDAL_HOME")}
-    env.update(
-        HOME=str(user),
-        TIDAL_HOME=str(home),
-        KUBECONFIG=str(home / "kubeconfig"),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    )
+    env = user_env(home, user)
     s = Session(home, env, tmp_path_factory.mktemp("manifests"))
     try:
         up = subprocess.run(

@@ -11,11 +11,9 @@ on each other, as a user's session would."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.kubectl import Shell, user_env
 from tests.plane import stop_plane, train_iris
 from tests.seed_outputs import SEED_BEHAVIOR
 from tests.support import free_port, stop_process, wait_until
@@ -37,9 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NAME = "sklearn-iris"
 PREDICTOR = f"{NAME}-predictor"
 INPUT = ROOT / "examples" / "iris" / "iris-input.json"
-# the `tidal` a user types (the venv's entry point), or the same CLI as a module
-_ENTRY = Path(sys.executable).with_name("tidal")
-TIDAL = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "tidal.cli.main"]
 
 # The seed's CronHPA manifest verbatim (odd indentation and comments included), with the target
 # renamed from `qwen-cronhpa-predictor` to the local iris predictor.
@@ -109,37 +105,13 @@ spec:
 
 
 @dataclass
-class Session:
-    """A new user's shell: TIDAL_HOME, KUBECONFIG and a HOME with no kubectl cache."""
+class Session(Shell):
+    """A new user's shell (tests.kubectl) with the plane's ingress port, the iris model and a
+    folder for manifests."""
 
-    home: Path
-    env: dict[str, str]
     ingress: int
     model: Path
     files: Path
-
-    def kubectl(
-        self, *args: str, stdin: str | None = None, ok: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["kubectl", *args],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if ok:
-            assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-        return proc
-
-    def out(self, *args: str) -> str:
-        return self.kubectl(*args).stdout
-
-    def tidal(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*TIDAL, *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
 
     def write(self, name: str, text: str) -> Path:
         path = self.files / name
@@ -171,13 +143,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     home = tmp_path_factory.mktemp("tidal-home")
     user = tmp_path_factory.mktemp("user-home")
     model = train_iris(tmp_path_factory.mktemp("iris-model"))
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TIDAL_HOME")}
-    env.update(
-        HOME=str(user),
-        TIDAL_HOME=str(home),
-        KUBECONFIG=str(home / "kubeconfig"),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    )
+    env = user_env(home, user)
     s = Session(home, env, free_port(), model, tmp_path_factory.mktemp("manifests"))
     try:
         up = s.tidal("up", "--ingress-port", str(s.ingress))

@@ -6,16 +6,14 @@ part."""
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shutil
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.integration.test_kubectl_plane import Session
+from tests.kubectl import user_env
 from tests.plane import stop_plane
 from tests.support import free_port, wait_until
 
@@ -75,13 +73,7 @@ spec:
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     home = tmp_path_factory.mktemp("tidal-home")
     user = tmp_path_factory.mktemp("user-home")
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TIDAL_HOME")}
-    env.update(
-        HOME=str(user),
-        TIDAL_HOME=str(home),
-        KUBECONFIG=str(home / "kubeconfig"),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    )
+    env = user_env(home, user)
     files = tmp_path_factory.mktemp("manifests")
     s = Session(home, env, free_port(), files, files)
     try:

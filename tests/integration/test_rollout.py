@@ -7,22 +7,18 @@ tests run in file order and build on each other."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from tests.kubectl import Shell, user_env
 from tests.plane import running_plane
 from tests.support import free_port, wait_until
-
-_ENTRY = Path(sys.executable).with_name("tidal")
-TIDAL = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "tidal.cli.main"]
 
 pytestmark = [
     pytest.mark.process,
@@ -56,43 +52,23 @@ spec:
 
 
 @dataclass
-class Session:
-    home: Path
-    env: dict[str, str]
+class Session(Shell):
     files: Path
 
-    def kubectl(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["kubectl", *args], env=self.env, capture_output=True, text=True, timeout=200
-        )
-        if ok:
-            assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-        return proc
-
-    def out(self, *args: str) -> str:
-        return self.kubectl(*args).stdout
-
-    def json(self, *args: str) -> dict:
-        return json.loads(self.out(*args, "-o", "json"))
+    timeout_s: ClassVar[float] = 200.0  # `rollout status --timeout=180s`
 
 
 @pytest.fixture(scope="module")
 def s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     home = tmp_path_factory.mktemp("tidal-home")
     user = tmp_path_factory.mktemp("user-home")
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TIDAL_HOME")}
-    env.update(
-        HOME=str(user),
-        TIDAL_HOME=str(home),
-        KUBECONFIG=str(home / "kubeconfig"),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    )
+    env = user_env(home, user)
     with running_plane(home, free_port(), "--no-dashboard"):
         yield Session(home, env, tmp_path_factory.mktemp("manifests"))
 
 
 def images(s: Session) -> set[str]:
-    pods = s.json("get", "pods", "-l", "app=web")["items"]
+    pods = s.json("get", "pods", "-l", "app=web", "-o", "json")["items"]
     return {
         p["spec"]["containers"][0]["image"]
         for p in pods
@@ -129,18 +105,18 @@ def test_deployment_owns_replicasets(s: Session) -> None:
     assert re.split(r"\s{2,}", wide.splitlines()[0].strip())[5:] == [
         "CONTAINERS", "IMAGES", "SELECTOR",
     ]  # fmt: skip
-    rs = s.json("get", "rs", name)
+    rs = s.json("get", "rs", name, "-o", "json")
     ann = rs["metadata"]["annotations"]
     assert ann["deployment.kubernetes.io/revision"] == "1"
     assert ann["deployment.kubernetes.io/desired-replicas"] == "2"
     assert ann["deployment.kubernetes.io/max-replicas"] == "3"
     ref = rs["metadata"]["ownerReferences"][0]
     assert (ref["kind"], ref["name"], ref["controller"]) == ("Deployment", "web", True)
-    for pod in s.json("get", "pods", "-l", "app=web")["items"]:
+    for pod in s.json("get", "pods", "-l", "app=web", "-o", "json")["items"]:
         assert pod["metadata"]["name"].startswith(name + "-")
         assert pod["metadata"]["ownerReferences"][0]["name"] == name
     assert f"replicaset.apps/{name}" in s.out("get", "all")
-    dep = s.json("get", "deploy", "web")
+    dep = s.json("get", "deploy", "web", "-o", "json")
     conds = {c["type"]: (c["status"], c["reason"]) for c in dep["status"]["conditions"]}
     assert conds == {
         "Available": ("True", "MinimumReplicasAvailable"),
@@ -161,10 +137,7 @@ def test_set_image_history_and_undo(s: Session) -> None:
     describe = s.out("describe", "deployment", "web")
     assert re.search(r"NewReplicaSet:\s+web-\S+ \(2/2 replicas created\)", describe), describe
     assert re.search(r"OldReplicaSets:\s+web-\S+ \(0/0 replicas created\)", describe), describe
-    ours = subprocess.run(
-        [*TIDAL, "describe", "deployment", "web"], env=s.env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
+    ours = s.tidal("describe", "deployment", "web")
     assert ours.returncode == 0, ours.stderr
 
     def rs_lines(text: str) -> list[str]:
@@ -181,7 +154,7 @@ def test_set_image_history_and_undo(s: Session) -> None:
     wait_until(lambda: images(s) == {"busybox:1.36"}, 180, 0.5, "pods of the old image again")
     # the old ReplicaSet is revision 3 now, and carries its change-cause with it
     assert history(s) == {"2": "second", "3": "first"}
-    assert len(s.json("get", "rs", "-l", "app=web")["items"]) == 2
+    assert len(s.json("get", "rs", "-l", "app=web", "-o", "json")["items"]) == 2
 
 
 def test_pause_holds_a_template_change(s: Session) -> None:
@@ -189,7 +162,7 @@ def test_pause_holds_a_template_change(s: Session) -> None:
     s.out("set", "image", "deployment/web", "main=busybox:1.38")
 
     def paused_and_seen() -> bool:
-        dep = s.json("get", "deploy", "web")
+        dep = s.json("get", "deploy", "web", "-o", "json")
         prog = next(c for c in dep["status"]["conditions"] if c["type"] == "Progressing")
         return (
             dep["status"].get("observedGeneration") == dep["metadata"]["generation"]
@@ -198,7 +171,7 @@ def test_pause_holds_a_template_change(s: Session) -> None:
         )
 
     wait_until(paused_and_seen, 60, 0.5, "the paused Deployment's status")
-    assert len(s.json("get", "rs", "-l", "app=web")["items"]) == 2
+    assert len(s.json("get", "rs", "-l", "app=web", "-o", "json")["items"]) == 2
     assert images(s) == {"busybox:1.36"}
     undo = s.kubectl("rollout", "undo", "deployment/web", ok=False)
     assert undo.returncode != 0 and "paused" in undo.stderr
@@ -214,10 +187,12 @@ def test_undo_to_revision_and_restart(s: Session) -> None:
     rollout_status(s)
     wait_until(lambda: images(s) == {"busybox:1.37"}, 180, 0.5, "revision 2's image")
     assert list(history(s)) == ["3", "4", "5"]
-    before = {r["metadata"]["name"] for r in s.json("get", "rs", "-l", "app=web")["items"]}
+    before = {
+        r["metadata"]["name"] for r in s.json("get", "rs", "-l", "app=web", "-o", "json")["items"]
+    }
     assert s.out("rollout", "restart", "deployment/web").strip() == "deployment.apps/web restarted"
     rollout_status(s)
-    sets = s.json("get", "rs", "-l", "app=web")["items"]
+    sets = s.json("get", "rs", "-l", "app=web", "-o", "json")["items"]
     [new] = [r for r in sets if r["metadata"]["name"] not in before]
     assert new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "6"
     assert "kubectl.kubernetes.io/restartedAt" in new["spec"]["template"]["metadata"]["annotations"]
@@ -225,7 +200,9 @@ def test_undo_to_revision_and_restart(s: Session) -> None:
 
 
 def test_delete_foreground_removes_pods_first(s: Session) -> None:
-    pods = {p["metadata"]["name"] for p in s.json("get", "pods", "-l", "app=web")["items"]}
+    pods = {
+        p["metadata"]["name"] for p in s.json("get", "pods", "-l", "app=web", "-o", "json")["items"]
+    }
     assert pods
     s.out("delete", "deploy", "web", "--cascade=foreground", "--wait=false")
     dep = s.kubectl("get", "deploy", "web", "-o", "json", ok=False)
@@ -239,9 +216,9 @@ def test_delete_foreground_removes_pods_first(s: Session) -> None:
     def owner_gone_last() -> bool:
         if gone():
             # the owner went last: no pod of it may remain once it is gone
-            assert len(s.json("get", "pods", "-l", "app=web")["items"]) == 0
+            assert len(s.json("get", "pods", "-l", "app=web", "-o", "json")["items"]) == 0
             return True
         return False
 
     wait_until(owner_gone_last, 120, 0.3, "the Deployment deleted in the foreground")
-    assert s.json("get", "rs", "-l", "app=web")["items"] == []
+    assert s.json("get", "rs", "-l", "app=web", "-o", "json")["items"] == []

@@ -21,27 +21,10 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
 ]
 
-SEED_CRONHPA = """\
-apiVersion: autoscaling.alibabacloud.com/v1beta1
-kind: CronHorizontalPodAutoscaler
-metadata:
-  name: qwen-cronhpa
-  namespace: default
-spec:
-   scaleTargetRef:
-      apiVersion: apps/v1
-      kind: Deployment
-      name: qwen-cronhpa-predictor
-   jobs:
-   - name: "scale-down"
-     schedule: "0 0 12 * * *"
-     targetSize: 1
-     runOnce: false
-   - name: "scale-up"
-     schedule: "0 30 10 * * *"
-     targetSize: 2
-     runOnce: false
-"""
+# the seed's CronHPA manifest as the example ships it (comments and odd indentation included)
+SEED_CRONHPA = (
+    Path(__file__).resolve().parents[2] / "examples" / "cronhpa" / "cronhpa.yaml"
+).read_text()
 
 UNKNOWN = """\
 apiVersion: apps/v1
