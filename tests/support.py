@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -57,3 +59,18 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
         except ProcessLookupError:
             pass
         proc.wait(timeout=grace_s)
+
+
+async def stop_runner(runner: Any, task: asyncio.Task[Any], pids: list[int] | None = None) -> None:
+    """Stop a PodRunner a test started and its `run()` task, then SIGKILL what its pods left
+    (the runner leaves pods running on stop, as the kubelet does across a plane restart).
+    `pids`: the process groups to kill; default every container the runner still tracks."""
+    if pids is None:
+        pids = [ref.pid for w in runner.workers.values() for _, ref in w.refs.values()]
+    await runner.stop()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.pods.test_runner import _ready, cs, reasons, until
+from tests.support import stop_runner
 from tidal.pods import config, sandbox
 from tidal.pods.runner import PodRunner, RunnerSettings
 from tidal.server.inprocess import InProcessClient, open_inprocess
@@ -211,14 +210,7 @@ def test_pod_waits_for_its_configmap_then_reads_env_and_files_updated_in_place(
         try:
             await scenario(client)
         finally:
-            pids = [ref.pid for w in runner.workers.values() for _, ref in w.refs.values()]
-            await runner.stop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
+            await stop_runner(runner, task)
             await client.close()
 
     asyncio.run(main())

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.pods.test_runner import until
+from tests.support import stop_runner
 from tidal.api.errors import ApiError, BadRequest, Invalid
 from tidal.pods import logs
 from tidal.pods.runner import PodRunner, RunnerSettings
@@ -177,14 +175,7 @@ def test_two_containers_previous_and_since_on_real_pods(tmp_path: Path) -> None:
             assert await get(container="a", sinceTime="2999-01-01T00:00:00Z") == ""
             assert await get(container="a", sinceSeconds="3600") == "from-a\n"
         finally:
-            pids = [ref.pid for w in runner.workers.values() for _, ref in w.refs.values()]
-            await runner.stop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
+            await stop_runner(runner, task)
             registry.close()
 
     asyncio.run(main())

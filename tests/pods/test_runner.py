@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
+from tests.support import stop_runner
 from tidal.api.errors import NotFound
 from tidal.pods.runner import PodRunner, RunnerSettings
 from tidal.server.inprocess import InProcessClient, open_inprocess
@@ -83,14 +84,7 @@ def run(
         try:
             await scenario(client, runner)
         finally:
-            pids = [ref.pid for w in runner.workers.values() for _, ref in w.refs.values()]
-            task.cancel()
-            await runner.stop()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
+            await stop_runner(runner, task)
             await client.close()
 
     asyncio.run(main())

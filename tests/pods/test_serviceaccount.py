@@ -4,9 +4,6 @@ and a real pod in a sandbox that reads its pod over HTTPS with it (and no more).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import ssl
 import sys
 import urllib.error
@@ -17,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.pods.test_runner import cs, pod, until
+from tests.support import stop_runner
 from tidal.api.errors import Forbidden, Unauthorized
 from tidal.client.kubeconfig import write_kubeconfig
 from tidal.pods import sandbox, serviceaccount
@@ -157,13 +155,7 @@ def test_pod_uses_its_own_token_over_https(tmp_path: Path) -> None:
             await until(lambda: _gone(client), "pod deleted")
             assert await _get(api.url, api.ca_pem, token, "/api/v1/namespaces/default/pods") == 401
         finally:
-            await runner.stop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
+            await stop_runner(runner, task, pids)
             await api.stop()
             registry.close()
 
