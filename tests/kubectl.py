@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -60,5 +62,22 @@ class Shell:
 
     def tidal(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*TIDAL, *args], env=self.env, capture_output=True, text=True, timeout=120
+            [*TIDAL, *args], env=self.env, capture_output=True, text=True, timeout=300
+        )  # above `tidal up`'s own 120 s wait, so it reports rather than being killed
+
+
+@contextmanager
+def plane_up(shell: Shell, ingress: int) -> Iterator[None]:
+    """`tidal up` typed in `shell` (the plane's log in the failure), `tidal down` after the block
+    whatever happens (tests.plane.stop_plane)."""
+    from tests.plane import stop_plane
+
+    try:
+        up = shell.tidal("up", "--ingress-port", str(ingress))
+        log = shell.home / "plane.log"
+        assert up.returncode == 0, up.stderr + (
+            log.read_text(errors="replace") if log.exists() else ""
         )
+        yield
+    finally:
+        stop_plane(shell.home)

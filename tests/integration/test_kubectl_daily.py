@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.kubectl import TIDAL, Shell, user_env
-from tests.plane import stop_plane
+from tests.kubectl import Shell, plane_up, user_env
 from tests.support import free_port, wait_until
 
 pytestmark = [
@@ -67,18 +65,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     user = tmp_path_factory.mktemp("user-home")
     env = user_env(home, user)
     s = Session(home, env, tmp_path_factory.mktemp("manifests"))
-    try:
-        up = subprocess.run(
-            [*TIDAL, "up", "--ingress-port", str(free_port())],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert up.returncode == 0, up.stderr + (home / "plane.log").read_text(errors="replace")
+    with plane_up(s, free_port()):
         yield s
-    finally:
-        stop_plane(home)
 
 
 def test_auth_whoami_and_can_i_for_the_admin(session: Session) -> None:

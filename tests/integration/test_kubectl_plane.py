@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.kubectl import Shell, user_env
-from tests.plane import stop_plane, train_iris
+from tests.kubectl import Shell, plane_up, user_env
+from tests.plane import train_iris
 from tests.seed_outputs import SEED_BEHAVIOR
 from tests.support import free_port, stop_process, wait_until
 
@@ -145,12 +145,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     model = train_iris(tmp_path_factory.mktemp("iris-model"))
     env = user_env(home, user)
     s = Session(home, env, free_port(), model, tmp_path_factory.mktemp("manifests"))
-    try:
-        up = s.tidal("up", "--ingress-port", str(s.ingress))
-        assert up.returncode == 0, up.stderr + (home / "plane.log").read_text(errors="replace")
+    with plane_up(s, s.ingress):
         yield s
-    finally:
-        stop_plane(home)
 
 
 def _ready(s: Session) -> bool:

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.test_kubectl_plane import Session
-from tests.kubectl import user_env
-from tests.plane import stop_plane
+from tests.kubectl import plane_up, user_env
 from tests.support import free_port, wait_until
 
 pytestmark = [
@@ -76,12 +75,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     env = user_env(home, user)
     files = tmp_path_factory.mktemp("manifests")
     s = Session(home, env, free_port(), files, files)
-    try:
-        up = s.tidal("up", "--ingress-port", str(s.ingress))
-        assert up.returncode == 0, up.stderr + (home / "plane.log").read_text(errors="replace")
+    with plane_up(s, s.ingress):
         yield s
-    finally:
-        stop_plane(home)
 
 
 def test_pods_logs_configmaps_secrets_and_isolation(session: Session) -> None:
