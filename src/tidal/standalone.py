@@ -4,7 +4,7 @@ reached through a kubeconfig only (as kube-controller-manager runs beside an API
 It campaigns for a `coordination.k8s.io/v1` Lease and runs the controllers only while it leads;
 a lost lease stops them and ends the process with exit 1 (as kube-controller-manager does, so its
 Deployment restarts it), SIGTERM/SIGINT stops them and releases the lease, so a standby takes over
-at once. `/healthz` (200 while the process works and, when leading, renews) and `/metrics`
+at once. `/healthz` (200 while the process runs: a lost lease ends it) and `/metrics`
 (Prometheus text: `leader_election_master_status` as client-go names it) serve a probe.
 
 The composition root of this process, as `tidal.plane` is of the plane's.
@@ -76,12 +76,9 @@ class Health:
             ["controller"],
             registry=self.registry,
         )
-        self.failed: str | None = None
 
     def app(self) -> Starlette:
         async def healthz(_: Request) -> Response:
-            if self.failed:
-                return PlainTextResponse(f"[-]leaderElection failed: {self.failed}\n", 500)
             return PlainTextResponse("ok")
 
         async def metrics(_: Request) -> Response:
@@ -133,10 +130,7 @@ async def serve(client: ApiClient, opts: Options, stop: asyncio.Event) -> int:
             await lead(stop)
             return 0
         graceful = await elector.run(lead, stop)
-        if not graceful:
-            health.failed = "the lease was not renewed within the renew deadline"
-            return 1
-        return 0
+        return 0 if graceful else 1
     finally:
         server.should_exit = True
         with contextlib.suppress(Exception):
